@@ -1,0 +1,1 @@
+"""Couriers: profiles, availability, live positions, matching and the courier socket."""

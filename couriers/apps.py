@@ -1,0 +1,8 @@
+"""App config for couriers."""
+
+from django.apps import AppConfig
+
+
+class CouriersConfig(AppConfig):
+    name = "couriers"
+    verbose_name = "Couriers"

@@ -1,0 +1,1 @@
+"""Jobs: quotes, the delivery lifecycle, dispatch, tracking and shop webhooks."""

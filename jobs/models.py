@@ -1,0 +1,1 @@
+"""Job models (quotes, jobs, offers, events, proof) arrive with the jobs issue."""

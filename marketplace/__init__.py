@@ -1,0 +1,1 @@
+"""The Django project and the ground every app shares: settings, users, shops, the API."""

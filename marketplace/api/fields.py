@@ -1,0 +1,38 @@
+"""Serializer fields shared by the API: strict numbers and ``{"lat", "lng"}`` points."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.contrib.gis.geos import Point
+from rest_framework import serializers
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number: refuses strings, booleans, NaN and infinities."""
+
+    default_error_messages = {"invalid": "A number is required."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, float) and not math.isfinite(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class LatLngField(serializers.Serializer):
+    """A WGS84 point written as ``{"lat": 52.52, "lng": 13.405}``."""
+
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lng = StrictFloatField(min_value=-180, max_value=180)
+
+    def to_internal_value(self, data: Any) -> Point:
+        values = super().to_internal_value(data)
+        return Point(values["lng"], values["lat"], srid=4326)
+
+    def to_representation(self, instance: Point | None) -> dict[str, float] | None:
+        if instance is None:
+            return None
+        return {"lat": instance.y, "lng": instance.x}

@@ -1,0 +1,116 @@
+"""Sign-up for shops and sign-in (API tokens) for everyone."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.api.errors import ApplicationError
+from marketplace.api.fields import LatLngField
+from marketplace.api.permissions import IsShop
+from marketplace.services import shop_register, token_obtain
+
+
+class InvalidCredentials(ApplicationError):
+    code = "invalid_credentials"
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = "Unable to sign in with these credentials."
+
+
+class CredentialsSerializer(serializers.Serializer):
+    """Username and password as sent at sign-up and sign-in."""
+
+    username = serializers.CharField(
+        max_length=150,
+        validators=[
+            RegexValidator(r"^[\w.@+-]+\Z", "Use letters, digits and @ . + - _ only."),
+        ],
+    )
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+
+class UserOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    role = serializers.CharField()
+
+
+class ShopOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    default_pickup_address = serializers.CharField()
+    default_pickup_point = LatLngField(allow_null=True)
+    webhook_url = serializers.URLField()
+    created_at = serializers.DateTimeField()
+
+
+class ShopRegisterApi(APIView):
+    """Open a shop account: the shop, its first staff user, and an API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_scope = "auth"
+
+    class InputSerializer(CredentialsSerializer):
+        email = serializers.EmailField(required=False, default="")
+        phone = serializers.CharField(max_length=32, required=False, default="")
+        shop_name = serializers.CharField(max_length=200)
+        default_pickup_address = serializers.CharField(max_length=500, required=False, default="")
+        default_pickup_point = LatLngField(required=False, allow_null=True, default=None)
+        webhook_url = serializers.URLField(max_length=500, required=False, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        user = UserOutputSerializer()
+        shop = ShopOutputSerializer()
+
+    @extend_schema(
+        request=InputSerializer, responses={201: OutputSerializer}, tags=["auth"], auth=[]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, shop, token = shop_register(**data.validated_data)
+        body = self.OutputSerializer({"token": token.key, "user": user, "shop": shop}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainApi(APIView):
+    """Exchange a username and password for the account's API token and role."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_scope = "auth"
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        user = UserOutputSerializer()
+
+    @extend_schema(
+        request=CredentialsSerializer, responses={200: OutputSerializer}, tags=["auth"], auth=[]
+    )
+    def post(self, request: Request) -> Response:
+        data = CredentialsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request=request._request, **data.validated_data)
+        if user is None:
+            raise InvalidCredentials()
+        token = token_obtain(user=user)
+        return Response(self.OutputSerializer({"token": token.key, "user": user}).data)
+
+
+class ShopMeApi(APIView):
+    """The signed-in user's shop."""
+
+    permission_classes = [IsShop]
+
+    @extend_schema(responses={200: ShopOutputSerializer}, tags=["shop"])
+    def get(self, request: Request) -> Response:
+        return Response(ShopOutputSerializer(request.user.shop).data)

@@ -1,0 +1,1 @@
+"""Realtime plumbing: socket authentication, group names, broadcasts after commit."""

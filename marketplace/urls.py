@@ -1,0 +1,47 @@
+"""URL routes: the versioned REST API, its schema and docs, admin and health."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from couriers import api as courier_api
+from marketplace.api import views as core_api
+from marketplace.api.errors import error_body
+from marketplace.health import healthz
+
+api_v1 = [
+    path("auth/register/shop/", core_api.ShopRegisterApi.as_view(), name="register-shop"),
+    path(
+        "auth/register/courier/",
+        courier_api.CourierRegisterApi.as_view(),
+        name="register-courier",
+    ),
+    path("auth/token/", core_api.TokenObtainApi.as_view(), name="token"),
+    path("shop/me/", core_api.ShopMeApi.as_view(), name="shop-me"),
+    path("courier/me/", courier_api.CourierMeApi.as_view(), name="courier-me"),
+]
+
+urlpatterns = [
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]
+
+
+def handler404(request, exception=None):
+    """Unknown URLs answer in the API's error shape, not an HTML page."""
+    from django.http import JsonResponse
+
+    return JsonResponse(error_body("not_found", f"No route for {request.path}."), status=404)
+
+
+def handler500(request):
+    from django.http import JsonResponse
+
+    return JsonResponse(
+        error_body("server_error", "Something went wrong on our side; it has been logged."),
+        status=500,
+    )

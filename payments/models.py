@@ -1,0 +1,1 @@
+"""Ledger and payment models arrive with the payments issue."""
