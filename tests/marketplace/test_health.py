@@ -1,0 +1,104 @@
+"""/healthz against the real database, the real Redis and a real django-q2 cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from marketplace.health import check_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def worker_cluster() -> Iterator[subprocess.Popen]:
+    """A real `manage.py qcluster` using the test settings (cluster "marketplace-test")."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "marketplace.test_settings", "Q_WORKERS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        if not wait_for(lambda: check_worker()["ok"] or process.poll() is not None, 30):
+            pytest.fail("the django-q2 cluster sent no heartbeat within 30 s")
+        if process.poll() is not None:
+            pytest.fail(f"qcluster exited: {process.stderr.read().decode()[-2000:]}")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    # Its heartbeat expires 3 s after the last beat.
+    wait_for(lambda: not check_worker()["ok"], 10)
+
+
+@pytest.mark.django_db
+def test_healthy_when_database_redis_and_worker_answer(
+    client: Client, worker_cluster: subprocess.Popen
+) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["down"] == []
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["database"]["postgis"].startswith("3.")
+    assert body["checks"]["redis"]["ok"] is True
+    assert body["checks"]["worker"]["ok"] is True
+    assert body["checks"]["worker"]["clusters"] == 1
+    assert body["checks"]["worker"]["workers"] == 1
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.django_db
+def test_503_naming_the_worker_when_no_cluster_runs(client: Client) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["worker"]
+    assert "qcluster" in body["checks"]["worker"]["error"]
+    assert body["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_503_naming_redis_when_it_is_unreachable(client: Client, settings) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["down"] == ["redis", "worker"]
+    assert "ConnectionError" in body["checks"]["redis"]["error"]
+    assert body["checks"]["worker"]["error"] == "unknown while Redis is down"
+    assert body["checks"]["database"]["ok"] is True
+
+
+def test_health_is_exempt_from_the_https_redirect() -> None:
+    assert "^healthz$" in settings.SECURE_REDIRECT_EXEMPT
