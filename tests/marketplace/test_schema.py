@@ -43,3 +43,16 @@ def test_swagger_ui_loads_only_local_assets(client: Client) -> None:
     assert all(asset.startswith("/static/") for asset in assets), assets
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
+
+
+@pytest.mark.django_db
+def test_schema_documents_the_error_shape_per_operation(client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    assert schema["components"]["schemas"]["Error"]["required"] == ["code", "message", "fields"]
+    signup = schema["paths"]["/api/v1/auth/register/shop/"]["post"]["responses"]
+    assert sorted(signup) == ["201", "400", "413", "415", "429"]
+    profile = schema["paths"]["/api/v1/courier/me/"]["get"]["responses"]
+    assert sorted(profile) == ["200", "401", "403", "429"]
+    error_ref = profile["401"]["content"]["application/json"]["schema"]["$ref"]
+    assert error_ref == "#/components/schemas/Error"
