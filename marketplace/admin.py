@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 
 from marketplace.admin_widgets import LatLngAdminMixin
 from marketplace.models import Shop, User
@@ -38,3 +39,5 @@ class ShopAdmin(LatLngAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "default_pickup_address"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [MemberInline]
+    # Django 6 makes https the default scheme for bare domains; say so now.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

@@ -46,6 +46,17 @@ class LatLngWidget(forms.MultiWidget):
         return context
 
 
+def _coordinate_field(name: str, limit: int) -> forms.FloatField:
+    out_of_range = f"{name} must be between -{limit} and {limit}."
+    return forms.FloatField(
+        validators=[
+            MinValueValidator(-limit, message=out_of_range),
+            MaxValueValidator(limit, message=out_of_range),
+        ],
+        error_messages={"invalid": f"{name} must be a number."},
+    )
+
+
 class LatLngFormField(forms.MultiValueField):
     """Two numbers in, one WGS84 Point out (None when both are left empty)."""
 
@@ -54,11 +65,21 @@ class LatLngFormField(forms.MultiValueField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop("geom_type", None)
         kwargs.pop("srid", None)
-        fields = (
-            forms.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)]),
-            forms.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)]),
+        required = kwargs.get("required", True)
+        fields = (_coordinate_field("Latitude", 90), _coordinate_field("Longitude", 180))
+        # require_all_fields=True would let an optional point through half-filled (the
+        # empty number becomes None); instead each number is required once either is
+        # typed, and a half-filled pair is "incomplete". Both empty is handled by
+        # MultiValueField: "required" or None.
+        incomplete = (
+            "Enter both latitude and longitude."
+            if required
+            else "Enter both latitude and longitude, or leave both empty."
         )
-        super().__init__(fields=fields, require_all_fields=True, **kwargs)
+        error_messages = {"incomplete": incomplete, **kwargs.pop("error_messages", {})}
+        super().__init__(
+            fields=fields, require_all_fields=False, error_messages=error_messages, **kwargs
+        )
 
     def compress(self, data_list: list[float]) -> Point | None:
         if not data_list:

@@ -17,7 +17,11 @@
       return isFinite(la) && isFinite(ln) ? [la, ln] : null;
     }
     function place(point, recentre) {
-      if (!point) return;
+      if (!point) {
+        // A number is missing or not a number: no marker, since no point would be saved.
+        if (marker) { map.removeLayer(marker); marker = null; }
+        return;
+      }
       if (!marker) {
         marker = L.marker(point, { draggable: true }).addTo(map);
         marker.on("dragend", function () { write(marker.getLatLng()); });
@@ -27,6 +31,8 @@
       if (recentre) map.setView(point, Math.max(map.getZoom() || 0, 13));
     }
     function write(latlng) {
+      // A click on a world copy east or west of the first gives a longitude past ±180.
+      latlng = latlng.wrap();
       lat.value = latlng.lat.toFixed(6);
       lng.value = latlng.lng.toFixed(6);
     }
