@@ -66,6 +66,9 @@ class BodySizeLimit:
                 f"The request body is larger than {self.max_bytes} bytes.",
             )
         ).encode()
+        # No "Connection: close": closing with the client's body still unread makes the
+        # kernel send a reset, and the client loses the 413. Kept alive, the server reads
+        # the rest of the body and drops it without buffering.
         await send(
             {
                 "type": "http.response.start",
@@ -73,7 +76,6 @@ class BodySizeLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
                 ],
             }
         )
