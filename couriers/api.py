@@ -13,7 +13,7 @@ from couriers.models import Capacity, Courier, Vehicle
 from couriers.services import courier_register
 from marketplace.api.fields import LatLngField
 from marketplace.api.permissions import IsCourier
-from marketplace.api.views import CredentialsSerializer, UserOutputSerializer
+from marketplace.api.serializers import CredentialsSerializer, UserOutputSerializer
 
 
 class CourierOutputSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("DEBUG", "false")
+os.environ["DEBUG"] = "false"  # even when a developer's .env says otherwise
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # Tests get their own Redis database so a flush never touches a running dev instance.

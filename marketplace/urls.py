@@ -1,6 +1,7 @@
 """URL routes: the versioned REST API, its schema and docs, admin and health."""
 
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -33,13 +34,11 @@ urlpatterns = [
 
 def handler404(request, exception=None):
     """Unknown URLs answer in the API's error shape, not an HTML page."""
-    from django.http import JsonResponse
 
     return JsonResponse(error_body("not_found", f"No route for {request.path}."), status=404)
 
 
 def handler500(request):
-    from django.http import JsonResponse
 
     return JsonResponse(
         error_body("server_error", "Something went wrong on our side; it has been logged."),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -42,12 +41,6 @@ class ConflictError(ApplicationError):
 class InvalidTransition(ConflictError):
     code = "invalid_transition"
     default_message = "This state change is not allowed from the current state."
-
-
-class RequestTooLarge(ApplicationError):
-    code = "request_too_large"
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_message = "The request body is too large."
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -99,8 +92,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    elif isinstance(exc, RequestDataTooBig):
-        return exception_handler(RequestTooLarge(), context)
 
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: let Django log it and answer 500

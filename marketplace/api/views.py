@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -14,6 +13,11 @@ from rest_framework.views import APIView
 from marketplace.api.errors import ApplicationError
 from marketplace.api.fields import LatLngField
 from marketplace.api.permissions import IsShop
+from marketplace.api.serializers import (
+    CredentialsSerializer,
+    ShopOutputSerializer,
+    UserOutputSerializer,
+)
 from marketplace.services import shop_register, token_obtain
 
 
@@ -21,34 +25,6 @@ class InvalidCredentials(ApplicationError):
     code = "invalid_credentials"
     status_code = status.HTTP_400_BAD_REQUEST
     default_message = "Unable to sign in with these credentials."
-
-
-class CredentialsSerializer(serializers.Serializer):
-    """Username and password as sent at sign-up and sign-in."""
-
-    username = serializers.CharField(
-        max_length=150,
-        validators=[
-            RegexValidator(r"^[\w.@+-]+\Z", "Use letters, digits and @ . + - _ only."),
-        ],
-    )
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-
-
-class UserOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    email = serializers.EmailField()
-    role = serializers.CharField()
-
-
-class ShopOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    default_pickup_address = serializers.CharField()
-    default_pickup_point = LatLngField(allow_null=True)
-    webhook_url = serializers.URLField()
-    created_at = serializers.DateTimeField()
 
 
 class ShopRegisterApi(APIView):
@@ -99,7 +75,7 @@ class TokenObtainApi(APIView):
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request=request._request, **data.validated_data)
+        user = authenticate(request=request, **data.validated_data)
         if user is None:
             raise InvalidCredentials()
         token = token_obtain(user=user)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -153,11 +151,3 @@ async def test_messages_to_the_couriers_group_reach_only_that_courier() -> None:
     assert await theirs.receive_nothing(timeout=0.5)
     await mine.disconnect()
     await theirs.disconnect()
-
-
-def test_error_frames_are_json_objects_with_the_api_error_keys() -> None:
-    # The socket's error frame mirrors the REST error body plus a "type".
-    from marketplace.api.errors import error_body
-
-    frame = {"type": "error", **error_body("invalid_json", "x")}
-    assert set(json.loads(json.dumps(frame))) == {"type", "code", "message", "fields"}

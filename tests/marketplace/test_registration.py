@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
 
 from couriers.models import Courier
 from marketplace.models import Shop, User
@@ -335,25 +336,18 @@ def test_unknown_content_type(api_client: APIClient, content_type: str) -> None:
 
 
 @pytest.mark.django_db
-def test_sign_in_is_throttled(api_client: APIClient, settings) -> None:
-    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**rates, "auth": "3/min"},
-    }
-    from rest_framework.throttling import ScopedRateThrottle
+def test_sign_in_is_throttled(api_client: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Throttle classes copy their rates from the settings at import time.
+    rates = {**ScopedRateThrottle.THROTTLE_RATES, "auth": "3/min"}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
 
-    ScopedRateThrottle.THROTTLE_RATES = {**rates, "auth": "3/min"}
-    try:
-        statuses = [
-            api_client.post(TOKEN_URL, {"username": "a", "password": "b"}).status_code
-            for _ in range(4)
-        ]
-        last = api_client.post(TOKEN_URL, {"username": "a", "password": "b"})
-    finally:
-        ScopedRateThrottle.THROTTLE_RATES = rates
+    responses = [
+        api_client.post(TOKEN_URL, {"username": "a", "password": "b"}, format="json")
+        for _ in range(4)
+    ]
 
-    assert statuses == [400, 400, 400, 429]
-    assert last.status_code == 429
-    assert last.json()["code"] == "throttled"
-    assert 0 < int(last["Retry-After"]) <= 60
+    assert [response.status_code for response in responses] == [400, 400, 400, 429]
+    throttled = responses[-1]
+    assert throttled.json()["code"] == "throttled"
+    assert throttled.json()["message"].startswith("Request was throttled.")
+    assert 0 < int(throttled["Retry-After"]) <= 60
