@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models
+from django.http import HttpRequest
 
 from marketplace.admin_widgets import LatLngAdminMixin
 from marketplace.models import Shop, User
@@ -29,7 +30,7 @@ class MemberInline(admin.TabularInline):
     show_change_link = True
     verbose_name = "staff user"
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Shop | None = None) -> bool:
         return False
 
 

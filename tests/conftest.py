@@ -6,6 +6,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from couriers.models import Courier
+from marketplace.models import User
 from tests.factories import CourierFactory, ShopUserFactory, UserFactory
 
 
@@ -20,32 +22,32 @@ def api_client() -> APIClient:
     return APIClient()
 
 
-def client_for(user) -> APIClient:
+def client_for(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
     return client
 
 
 @pytest.fixture
-def shop_user(db):
+def shop_user(db: None) -> User:
     return ShopUserFactory()
 
 
 @pytest.fixture
-def courier(db):
+def courier(db: None) -> Courier:
     return CourierFactory()
 
 
 @pytest.fixture
-def staff_user(db):
+def staff_user(db: None) -> User:
     return UserFactory(is_staff=True)
 
 
 @pytest.fixture
-def shop_client(shop_user) -> APIClient:
+def shop_client(shop_user: User) -> APIClient:
     return client_for(shop_user)
 
 
 @pytest.fixture
-def courier_client(courier) -> APIClient:
+def courier_client(courier: Courier) -> APIClient:
     return client_for(courier.user)

@@ -99,6 +99,21 @@ def padded_shop_body(size: int) -> bytes:
     return encoded
 
 
+def post_shop_signup(
+    conn: http.client.HTTPConnection, encoded: bytes, framing: str
+) -> tuple[int, Any]:
+    """POST ``encoded`` to shop sign-up with a Content-Length or in 8 KiB chunks."""
+    headers = {"Content-Type": "application/json"}
+    body: bytes | Iterable[bytes] = encoded
+    if framing == "chunked":
+        headers["Transfer-Encoding"] = "chunked"
+        body = (encoded[start : start + 8192] for start in range(0, len(encoded), 8192))
+    conn.request(
+        "POST", SHOP_REGISTER_URL, body=body, headers=headers, encode_chunked=framing == "chunked"
+    )
+    return read_reply(conn)
+
+
 def assert_nothing_created() -> None:
     assert User.objects.count() == 0
     assert Shop.objects.count() == 0
@@ -394,23 +409,9 @@ def test_declared_oversized_body_is_refused_before_it_is_read(
 def test_oversized_body_sent_in_full_is_refused_and_the_connection_stays_usable(
     server: ServerInfo, transactional_db: None, framing: str, size: int
 ) -> None:
-    encoded = padded_shop_body(size)
-    headers = {"Content-Type": "application/json"}
-    body: bytes | Iterable[bytes] = encoded
-    if framing == "chunked":
-        headers["Transfer-Encoding"] = "chunked"
-        body = (encoded[start : start + 8192] for start in range(0, len(encoded), 8192))
-
     conn = http.client.HTTPConnection(server.host, server.port, timeout=TIMEOUT_SECONDS)
     try:
-        conn.request(
-            "POST",
-            SHOP_REGISTER_URL,
-            body=body,
-            headers=headers,
-            encode_chunked=framing == "chunked",
-        )
-        status, reply = read_reply(conn)
+        status, reply = post_shop_signup(conn, padded_shop_body(size), framing)
         # The unread rest of the body was dropped, not parsed as the next request.
         conn.request("GET", "/api/v1/courier/me/")
         next_status, next_reply = read_reply(conn)
@@ -432,23 +433,10 @@ def test_oversized_body_sent_in_full_is_refused_and_the_connection_stays_usable(
 def test_body_of_exactly_the_limit_is_processed(
     server: ServerInfo, transactional_db: None, framing: str
 ) -> None:
-    encoded = padded_shop_body(MAX_BODY_BYTES)
-    headers = {"Content-Type": "application/json"}
-    body: bytes | Iterable[bytes] = encoded
-    if framing == "chunked":
-        # No Content-Length at all: the body must still reach the serializer.
-        headers["Transfer-Encoding"] = "chunked"
-        body = (encoded[start : start + 8192] for start in range(0, len(encoded), 8192))
     conn = http.client.HTTPConnection(server.host, server.port, timeout=TIMEOUT_SECONDS)
     try:
-        conn.request(
-            "POST",
-            SHOP_REGISTER_URL,
-            body=body,
-            headers=headers,
-            encode_chunked=framing == "chunked",
-        )
-        status, reply = read_reply(conn)
+        # Chunked means no Content-Length at all: the body must still reach the serializer.
+        status, reply = post_shop_signup(conn, padded_shop_body(MAX_BODY_BYTES), framing)
     finally:
         conn.close()
 

@@ -24,7 +24,7 @@ class ApplicationError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     default_message = "The request could not be completed."
 
-    def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None):
+    def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None) -> None:
         self.message = message or self.default_message
         self.fields = fields or {}
         super().__init__(self.message)

@@ -19,7 +19,7 @@ COURIER_URL = "/api/v1/auth/register/courier/"
 TOKEN_URL = "/api/v1/auth/token/"
 
 
-def shop_body(**overrides):
+def shop_body(**overrides: object) -> dict[str, object]:
     body = {
         "username": "bakery",
         "password": PASSWORD,
@@ -33,7 +33,7 @@ def shop_body(**overrides):
     return body
 
 
-def courier_body(**overrides):
+def courier_body(**overrides: object) -> dict[str, object]:
     body = {"username": "rider", "password": PASSWORD, "vehicle": "bike", "first_name": "Ada"}
     body.update(overrides)
     return body
