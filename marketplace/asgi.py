@@ -16,7 +16,10 @@ from django.urls import path  # noqa: E402
 
 from couriers.consumers import CourierConsumer  # noqa: E402
 from marketplace.asgi_limits import BodySizeLimit  # noqa: E402
+from marketplace.log_filters import install_redaction  # noqa: E402
 from marketplace.realtime.auth import TokenAuthMiddleware  # noqa: E402
+
+install_redaction()
 
 websocket_urlpatterns = [
     path("ws/courier/", CourierConsumer.as_asgi()),

@@ -28,6 +28,11 @@ class ServerInfo:
     port: int
     max_body_bytes: int
     process: subprocess.Popen = field(repr=False, compare=False)
+    log_path: Path = field(repr=False, compare=False)
+
+    def log(self) -> str:
+        """Everything the server has printed so far (read through a separate handle)."""
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> bool:
         """SIGTERM the server; True if it exited on its own, False if it had to be killed."""
@@ -112,13 +117,19 @@ def running_server(
         "--lifespan",
         "off",
     ]
-    with tempfile.TemporaryFile() as output:
+    with tempfile.NamedTemporaryFile(prefix="uvicorn-", suffix=".log") as output:
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
         )
         try:
             _wait_until_up(process, output, f"http://{host}:{port}/healthz")
-            yield ServerInfo(host=host, port=port, max_body_bytes=max_body_bytes, process=process)
+            yield ServerInfo(
+                host=host,
+                port=port,
+                max_body_bytes=max_body_bytes,
+                process=process,
+                log_path=Path(output.name),
+            )
         finally:
             _stop(process)
 

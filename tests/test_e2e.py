@@ -282,6 +282,20 @@ async def test_server_stops_gracefully_after_sockets_close_every_way(
         assert own_server.process.returncode == -signal.SIGTERM
 
 
+async def test_a_query_string_token_never_reaches_the_server_log(
+    server: ServerInfo, transactional_db: None, courier_token: str
+) -> None:
+    async with connect(**socket_options(server, "query", courier_token)) as socket:
+        await receive_json(socket)
+    await close_frame(socket_options(server, "query", "wrong-token-value"))
+    await asyncio.sleep(0.2)  # the server logs after the handshake
+
+    log = server.log()
+    assert '"WebSocket /ws/courier/?token=***" [accepted]' in log
+    assert courier_token not in log
+    assert "wrong-token-value" not in log
+
+
 async def test_courier_socket_without_token_closes_4401(
     server: ServerInfo, transactional_db: None, courier: Courier
 ) -> None:
