@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.test import Client
+from django_q.models import Success
+from django_q.tasks import async_task, result
 
 from marketplace.health import check_worker
+from tests.e2e_server import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,9 +31,14 @@ def wait_for(predicate, timeout: float) -> bool:
 
 
 @pytest.fixture
-def worker_cluster() -> Iterator[subprocess.Popen]:
-    """A real `manage.py qcluster` using the test settings (cluster "marketplace-test")."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "marketplace.test_settings", "Q_WORKERS": "1"}
+def worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
+    """A real `manage.py qcluster` on the test database (cluster "marketplace-test")."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "marketplace.test_settings",
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "Q_WORKERS": "1",
+    }
     process = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
@@ -72,6 +80,16 @@ def test_healthy_when_database_redis_and_worker_answer(
     assert body["checks"]["worker"]["clusters"] == 1
     assert body["checks"]["worker"]["workers"] == 1
     assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_queued_on_redis_runs_on_the_cluster_and_its_result_is_stored(
+    worker_cluster: subprocess.Popen,
+) -> None:
+    task_id = async_task("math.copysign", 2, -3)
+
+    assert result(task_id, wait=20_000) == -2.0
+    assert Success.objects.filter(id=task_id, func="math.copysign").count() == 1
 
 
 @pytest.mark.django_db
