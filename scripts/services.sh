@@ -64,7 +64,7 @@ apt_install() {
     touch "$STATE/apt-updated"
   fi
   as_root env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Use-Pty=0 "$@" >"$log" 2>&1 ||
+    -o Dpkg::Use-Pty=0 "$@" >"$log" 2>&1 9>&- ||
     die "apt-get install failed for: $* — fix the apt error and rerun:"$'\n'"$(tail -n 15 "$log")"
 }
 
@@ -154,7 +154,7 @@ local_server() {
   if [[ "$status" != online* ]]; then
     ((CHECK)) && die "PostgreSQL cluster $v/$name is $status — run scripts/services.sh to start it"
     changed "starting PostgreSQL cluster $v/$name"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$v" "$name" start ||
+    as_root pg_ctlcluster --skip-systemctl-redirect "$v" "$name" start 9>&- ||
       die "could not start PostgreSQL $v/$name — see /var/log/postgresql/postgresql-$v-$name.log"
   fi
 }
@@ -269,7 +269,7 @@ section_redis() {
         as_root mkdir -p /var/lib/redis /var/log/redis
       fi
       (cd / && "${run[@]}" redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
-        --appendonly no --dir /var/lib/redis --logfile /var/log/redis/redis-server.log) ||
+        --appendonly no --dir /var/lib/redis --logfile /var/log/redis/redis-server.log) 9>&- ||
         die "could not start redis-server — see /var/log/redis/redis-server.log"
       for _ in $(seq 1 20); do v="$(redis_ping "$url")" && break; sleep 0.5; done
       [[ -n "${v:-}" ]] || die "redis-server started but does not answer PING on $url — see /var/log/redis/redis-server.log"
@@ -282,6 +282,8 @@ section_redis() {
 # --- main ------------------------------------------------------------------------------
 # Each section runs in its own subshell with errexit on; a failure stops the run
 # (with --check the other sections are still checked, then the script exits 1).
+# Servers started here get fd 9 closed (9>&-): a daemon that inherited it would hold
+# the lock for as long as it runs, and every later run would wait for it.
 exec 9>"${TMPDIR:-/tmp}/marketplace-services.$EUID.lock"
 flock -w 600 9 || die "another scripts/services.sh run holds the lock"
 failed=()
