@@ -149,9 +149,10 @@ CACHES = {
     }
 }
 
-# Redis pub/sub layer: measured ~4x the default RedisChannelLayer's throughput here, and
-# the default layer (channels-redis 4.3 with redis-py 8) leaves consumer tasks blocked
-# in its list pop after sockets close, which hangs the server's graceful shutdown.
+# Redis pub/sub layer: issue 4's notes measured ~4x the default layer's throughput on a
+# machine like ours. Here the default layer (channels-redis 4.3, redis-py 8) dropped
+# messages to sockets idle past 5 s and left tasks blocked after sockets closed, which
+# hung the server's graceful shutdown (tests/test_e2e.py guards both).
 # Delivery is at most once; anything that must not be lost is also in the database.
 CHANNEL_LAYERS = {
     "default": {
