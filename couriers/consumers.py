@@ -10,7 +10,7 @@ from marketplace.realtime.groups import courier_group
 
 
 class CourierConsumer(AuthenticatedJsonConsumer):
-    """In: ``ping``. Out: ``hello``, ``pong`` and whatever is sent to the courier's group."""
+    """In: ``ping``. Out: ``hello``, ``pong`` and whatever is broadcast to the courier's group."""
 
     role = Role.COURIER
     handlers = {"ping": "on_ping"}
@@ -27,7 +27,3 @@ class CourierConsumer(AuthenticatedJsonConsumer):
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await self.send_json({"type": "pong", "id": content.get("id")})
-
-    async def courier_message(self, event: dict[str, Any]) -> None:
-        """Group messages of type ``courier.message`` are forwarded as they are."""
-        await self.send_json(event["payload"])

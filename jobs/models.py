@@ -1,1 +1,458 @@
-"""Job models (quotes, jobs, offers, events, proof) arrive with the jobs issue."""
+"""Jobs and everything around them: zones, quotes, events, offers, proof and webhooks.
+
+``Job.status`` is changed only by ``jobs.lifecycle.job_transition``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GistIndex
+
+from couriers.models import Capacity, Courier
+
+
+class JobStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    PENDING = "pending", "Pending"
+    ASSIGNED = "assigned", "Assigned"
+    AT_PICKUP = "at_pickup", "At pickup"
+    PICKED_UP = "picked_up", "Picked up"
+    AT_DROPOFF = "at_dropoff", "At dropoff"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    RETURNING = "returning", "Returning"
+    RETURNED = "returned", "Returned"
+    UNASSIGNED = "unassigned", "Unassigned"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# A courier holds at most one job in these states (a database constraint enforces it).
+COURIER_ACTIVE_STATUSES = (
+    JobStatus.ASSIGNED,
+    JobStatus.AT_PICKUP,
+    JobStatus.PICKED_UP,
+    JobStatus.AT_DROPOFF,
+    JobStatus.FAILED,
+    JobStatus.RETURNING,
+)
+TERMINAL_STATUSES = (JobStatus.DELIVERED, JobStatus.RETURNED, JobStatus.CANCELLED)
+
+
+class DeliveryOption(models.TextChoices):
+    HAND_TO_RECIPIENT = "hand_to_recipient", "Hand to recipient"
+    LEAVE_AT_DOOR = "leave_at_door", "Leave at door"
+    LOCKER = "locker", "Locker"
+    ALTERNATE_LOCATION = "alternate_location", "Alternate location"
+
+
+class DispatchMode(models.TextChoices):
+    SEQUENTIAL = "sequential", "One courier at a time"
+    BROADCAST = "broadcast", "Top N at once, first accept wins"
+
+
+def default_size_factors() -> dict[str, str]:
+    return {"small": "1.00", "medium": "1.20", "large": "1.50", "xl": "2.00"}
+
+
+def default_vehicle_factors() -> dict[str, str]:
+    return {"bike": "1.00", "scooter": "1.00", "car": "1.20", "van": "1.50"}
+
+
+class ServiceZone(models.Model):
+    """An area we serve, with its prices. The first active zone containing a point wins."""
+
+    name = models.CharField(max_length=100, unique=True)
+    area = models.MultiPolygonField(srid=4326)
+    is_active = models.BooleanField(default=True)
+    currency = models.CharField(max_length=3, default="eur", help_text="ISO 4217, lower case.")
+    base_fee_minor = models.PositiveIntegerField(default=300)
+    per_km_minor = models.PositiveIntegerField(default=120)
+    minimum_fee_minor = models.PositiveIntegerField(default=500)
+    # Multipliers as decimal strings, keyed by package size and by vehicle.
+    size_factors = models.JSONField(default=default_size_factors)
+    vehicle_factors = models.JSONField(default=default_vehicle_factors)
+    surge_cap = models.DecimalField(
+        max_digits=4, decimal_places=2, default=Decimal("2.00"), help_text="Highest multiplier."
+    )
+    platform_fee_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("20.00")
+    )
+    cancellation_fee_minor = models.PositiveIntegerField(
+        default=500, help_text="Charged when the shop cancels after the courier reached pickup."
+    )
+    dispatch_mode = models.CharField(
+        max_length=16,
+        choices=DispatchMode.choices,
+        blank=True,
+        default="",
+        help_text="Empty: use the DISPATCH_MODE setting.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(surge_cap__gte=1), name="zone_surge_cap_at_least_1"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(platform_fee_percent__gte=0, platform_fee_percent__lte=100),
+                name="zone_platform_fee_0_to_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PricedTrip(models.Model):
+    """What quotes and jobs share: both stops, the package, the window and the price."""
+
+    pickup_address = models.CharField(max_length=255)
+    pickup_point = models.PointField(geography=True, srid=4326, spatial_index=False)
+    pickup_contact_name = models.CharField(max_length=100, blank=True, default="")
+    pickup_contact_phone = models.CharField(max_length=32, blank=True, default="")
+    pickup_instructions = models.CharField(max_length=500, blank=True, default="")
+
+    dropoff_address = models.CharField(max_length=255)
+    dropoff_point = models.PointField(geography=True, srid=4326, spatial_index=False)
+    dropoff_contact_name = models.CharField(max_length=100, blank=True, default="")
+    dropoff_contact_phone = models.CharField(max_length=32, blank=True, default="")
+    dropoff_instructions = models.CharField(max_length=500, blank=True, default="")
+
+    package_size = models.CharField(max_length=16, choices=Capacity.choices)
+    package_weight_g = models.PositiveIntegerField()
+    package_value_minor = models.PositiveIntegerField(default=0)
+    package_description = models.CharField(max_length=255, blank=True, default="")
+    pickup_after = models.DateTimeField(null=True, blank=True)
+    deliver_before = models.DateTimeField(null=True, blank=True)
+
+    zone = models.ForeignKey(ServiceZone, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    distance_m = models.PositiveIntegerField(help_text="Geodesic pickup → dropoff distance.")
+    base_minor = models.PositiveIntegerField()
+    distance_fee_minor = models.PositiveIntegerField()
+    size_fee_minor = models.PositiveIntegerField()
+    surge_fee_minor = models.PositiveIntegerField()
+    total_minor = models.PositiveIntegerField(help_text="What the shop pays, before tip.")
+    courier_payout_minor = models.PositiveIntegerField()
+    platform_fee_minor = models.PositiveIntegerField()
+    surge_multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1"))
+
+    class Meta:
+        abstract = True
+
+
+class Quote(PricedTrip):
+    """A priced trip the shop may turn into a job until ``expires_at``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shop = models.ForeignKey("marketplace.Shop", on_delete=models.CASCADE, related_name="quotes")
+    pickup_eta_s = models.PositiveIntegerField(help_text="Nearest courier to pickup.")
+    dropoff_eta_s = models.PositiveIntegerField(help_text="Pickup to dropoff.")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"quote {self.pk}"
+
+
+def new_tracking_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Job(PricedTrip):
+    """One pickup → dropoff delivery posted by a shop."""
+
+    Status = JobStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shop = models.ForeignKey("marketplace.Shop", on_delete=models.PROTECT, related_name="jobs")
+    quote = models.OneToOneField(
+        Quote, on_delete=models.SET_NULL, null=True, blank=True, related_name="job"
+    )
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
+    )
+    courier = models.ForeignKey(
+        Courier, on_delete=models.PROTECT, null=True, blank=True, related_name="jobs"
+    )
+    external_ref = models.CharField(max_length=100, blank=True, default="")
+    tip_minor = models.PositiveIntegerField(default=0)
+    cancellation_fee_charged_minor = models.PositiveIntegerField(default=0)
+
+    # What the recipient chose.
+    delivery_option = models.CharField(
+        max_length=24, choices=DeliveryOption.choices, default=DeliveryOption.HAND_TO_RECIPIENT
+    )
+    recipient_name = models.CharField(max_length=100, blank=True, default="")
+    recipient_phone = models.CharField(max_length=32, blank=True, default="")
+    recipient_email = models.EmailField(blank=True, default="")
+    pin_required = models.BooleanField(default=False)
+    recipient_pin = models.CharField(max_length=8, blank=True, default="")
+    pin_failed_attempts = models.PositiveSmallIntegerField(default=0)
+    is_pin_locked = models.BooleanField(default=False)
+    locker_id = models.CharField(max_length=64, blank=True, default="")
+    locker_passcode = models.CharField(max_length=16, blank=True, default="")
+    alternate_address = models.CharField(max_length=255, blank=True, default="")
+    alternate_point = models.PointField(geography=True, srid=4326, null=True, blank=True)
+    alternate_note = models.CharField(max_length=500, blank=True, default="")
+
+    # Public, unguessable handle for the recipient's tracking link.
+    tracking_token = models.CharField(max_length=64, unique=True, default=new_tracking_token)
+    # Idempotent posting: the shop's key and a hash of the request body it came with.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+
+    # When a scheduled job is handed to dispatch.
+    release_at = models.DateTimeField(null=True, blank=True)
+    # Dispatch progress: the round (radius step) it is in.
+    dispatch_round = models.PositiveSmallIntegerField(default=0)
+    dispatch_mode = models.CharField(
+        max_length=16, choices=DispatchMode.choices, blank=True, default=""
+    )
+
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.CharField(max_length=255, blank=True, default="")
+    # Sequence of the last JobEvent; webhooks carry it so receivers can order them.
+    last_event_seq = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    picked_up_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["shop", "-created_at"], name="job_shop_created"),
+            models.Index(
+                fields=["release_at"],
+                condition=models.Q(status=JobStatus.SCHEDULED),
+                name="job_scheduled_release",
+            ),
+            GistIndex(fields=["pickup_point"], name="job_pickup_point_gist"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="job_unique_idempotency_key_per_shop",
+            ),
+            models.UniqueConstraint(
+                fields=["courier"],
+                condition=models.Q(status__in=COURIER_ACTIVE_STATUSES),
+                name="job_one_active_job_per_courier",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="job_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=COURIER_ACTIVE_STATUSES)
+                | models.Q(courier__isnull=False),
+                name="job_active_has_courier",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(courier_payout_minor__lte=models.F("total_minor")),
+                name="job_payout_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} ({self.status})"
+
+
+class ActorRole(models.TextChoices):
+    SHOP = "shop", "Shop"
+    COURIER = "courier", "Courier"
+    STAFF = "staff", "Staff"
+    SYSTEM = "system", "System"
+
+
+class JobEvent(models.Model):
+    """One step in a job's history: who moved it, from where to where, and why."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField(help_text="1, 2, 3… per job.")
+    from_status = models.CharField(max_length=16, choices=JobStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=JobStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    actor_role = models.CharField(max_length=16, choices=ActorRole.choices)
+    courier = models.ForeignKey(
+        Courier, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    point = models.PointField(geography=True, srid=4326, null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "seq"], name="jobevent_unique_seq_per_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} #{self.seq}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class OfferStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Offer(models.Model):
+    """A job offered to one courier until ``expires_at``; at most one per job is accepted."""
+
+    Status = OfferStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="offers")
+    courier = models.ForeignKey(Courier, on_delete=models.CASCADE, related_name="offers")
+    status = models.CharField(
+        max_length=16, choices=OfferStatus.choices, default=OfferStatus.PENDING
+    )
+    dispatch_round = models.PositiveSmallIntegerField(default=0)
+    distance_m = models.PositiveIntegerField(help_text="Courier to pickup when offered.")
+    score = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(status=OfferStatus.PENDING),
+                name="offer_pending_expiry",
+            ),
+            models.Index(
+                fields=["courier", "status"],
+                condition=models.Q(status=OfferStatus.PENDING),
+                name="offer_pending_by_courier",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(status=OfferStatus.ACCEPTED),
+                name="offer_one_accepted_per_job",
+            ),
+            models.UniqueConstraint(
+                fields=["job", "courier"], name="offer_once_per_courier_per_job"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=OfferStatus.values), name="offer_status_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"offer {self.pk} ({self.status})"
+
+
+class PhotoKind(models.TextChoices):
+    PICKUP = "pickup", "Pickup"
+    DELIVERY = "delivery", "Delivery"
+    SIGNATURE = "signature", "Signature"
+
+
+class JobPhoto(models.Model):
+    """An image uploaded as proof. Stored in the database so every app node can serve it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="photos")
+    kind = models.CharField(max_length=16, choices=PhotoKind.choices)
+    content_type = models.CharField(max_length=32)
+    data = models.BinaryField()
+    size_bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} photo for {self.job_id}"
+
+
+class ProofOfDelivery(models.Model):
+    """What the courier showed at the door: PIN, photo, signature, name and position."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="proof")
+    is_pin_verified = models.BooleanField(default=False)
+    photo = models.ForeignKey(
+        JobPhoto, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    signature = models.ForeignKey(
+        JobPhoto, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    recipient_name = models.CharField(max_length=100, blank=True, default="")
+    point = models.PointField(geography=True, srid=4326, null=True, blank=True)
+    distance_to_dropoff_m = models.PositiveIntegerField(null=True, blank=True)
+    is_outside_geofence = models.BooleanField(default=False)
+    geofence_reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"proof for {self.job_id}"
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    GAVE_UP = "gave_up", "Gave up"
+
+
+class WebhookDelivery(models.Model):
+    """Outbox row: one job event to send to the shop's webhook URL, written with the event."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shop = models.ForeignKey(
+        "marketplace.Shop", on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    event = models.OneToOneField(JobEvent, on_delete=models.CASCADE, related_name="webhook")
+    url = models.URLField(max_length=500)
+    body = models.TextField(help_text="The exact JSON bytes that are signed and sent.")
+    status = models.CharField(
+        max_length=16, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
+    )
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status=WebhookStatus.PENDING),
+                name="webhook_pending_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One try at sending a webhook, kept for the shop's and staff's debugging."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} → {self.status_code or self.error}"

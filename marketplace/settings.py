@@ -40,6 +40,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -261,6 +271,56 @@ SPECTACULAR_SETTINGS = {
         "CapacityEnum": "couriers.models.Capacity",
     },
 }
+
+# --- Marketplace tunables (each can be set from the environment) -----------------------
+
+# Quotes and pricing
+QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 300)
+SURGE_RADIUS_M = env_int("SURGE_RADIUS_M", 3000)
+# Scheduled jobs are released to dispatch this long before their pickup window opens.
+SCHEDULE_LEAD_TIME_SECONDS = env_int("SCHEDULE_LEAD_TIME_SECONDS", 900)
+
+# ETAs: "straight_line" (distance x ROUTE_ROAD_FACTOR / vehicle speed) or an OSRM or
+# Valhalla server at ROUTER_URL.
+ROUTER = env_str("ROUTER", "straight_line")
+ROUTER_URL = env_str("ROUTER_URL")
+ROUTER_TIMEOUT_SECONDS = env_float("ROUTER_TIMEOUT_SECONDS", 2.0)
+ROUTE_ROAD_FACTOR = env_float("ROUTE_ROAD_FACTOR", 1.3)
+# Typical city speeds in metres per second, used by the straight-line router.
+VEHICLE_SPEED_MPS = {"bike": 4.5, "scooter": 7.0, "car": 8.0, "van": 7.0}
+# Implied speeds above these (m/s) flag a ping as implausible.
+VEHICLE_MAX_SPEED_MPS = {"bike": 15.0, "scooter": 25.0, "car": 50.0, "van": 45.0}
+
+# Proof of delivery
+DELIVERY_GEOFENCE_M = env_int("DELIVERY_GEOFENCE_M", 150)
+PIN_MAX_ATTEMPTS = env_int("PIN_MAX_ATTEMPTS", 5)
+PROOF_PHOTO_MAX_BYTES = env_int("PROOF_PHOTO_MAX_BYTES", 5 * 1024 * 1024)
+
+# Shop webhooks: retried with exponential backoff for this long.
+WEBHOOK_RETRY_WINDOW_SECONDS = env_int("WEBHOOK_RETRY_WINDOW_SECONDS", 24 * 3600)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+
+# Courier positions
+COURIER_STALE_AFTER_SECONDS = env_int("COURIER_STALE_AFTER_SECONDS", 120)
+LOCATION_MAX_AGE_SECONDS = env_int("LOCATION_MAX_AGE_SECONDS", 300)
+LOCATION_MAX_FUTURE_SECONDS = env_int("LOCATION_MAX_FUTURE_SECONDS", 30)
+LOCATION_MAX_ACCURACY_M = env_float("LOCATION_MAX_ACCURACY_M", 100.0)
+LOCATION_FLUSH_INTERVAL_MS = env_int("LOCATION_FLUSH_INTERVAL_MS", 250)
+LOCATION_FLUSH_MAX_PINGS = env_int("LOCATION_FLUSH_MAX_PINGS", 500)
+LOCATION_RETENTION_DAYS = env_int("LOCATION_RETENTION_DAYS", 30)
+TRACKING_BROADCAST_INTERVAL_SECONDS = env_float("TRACKING_BROADCAST_INTERVAL_SECONDS", 1.0)
+
+# Dispatch
+DISPATCH_MODE = env_str("DISPATCH_MODE", "sequential")  # or "broadcast"
+DISPATCH_BROADCAST_SIZE = env_int("DISPATCH_BROADCAST_SIZE", 5)
+DISPATCH_CANDIDATES = env_int("DISPATCH_CANDIDATES", 10)
+DISPATCH_RADII_M = [int(r) for r in env_list("DISPATCH_RADII_M", "3000,6000,12000")]
+OFFER_TTL_SECONDS = env_int("OFFER_TTL_SECONDS", 30)
+# Candidate score (lower is better): travel minutes to pickup, stars below 5, and the
+# share of recent offers declined or ignored, each times its weight.
+MATCH_WEIGHT_TRAVEL_MINUTES = env_float("MATCH_WEIGHT_TRAVEL_MINUTES", 1.0)
+MATCH_WEIGHT_RATING = env_float("MATCH_WEIGHT_RATING", 2.0)
+MATCH_WEIGHT_ACCEPTANCE = env_float("MATCH_WEIGHT_ACCEPTANCE", 3.0)
 
 # --- Admin maps --------------------------------------------------------------------------
 

@@ -6,15 +6,22 @@ os.environ["DEBUG"] = "false"  # even when a developer's .env says otherwise
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # Tests get their own Redis database so a flush never touches a running dev instance.
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("REDIS_KEY_PREFIX", "mptest")
+# TEST_ISOLATION_SLOT (1-5) lets several suites run side by side on one machine: each slot
+# gets its own test database, Redis database, channel prefix and worker cluster name.
+_slot = os.environ.get("TEST_ISOLATION_SLOT", "")
+if _slot and not (_slot.isdigit() and 1 <= int(_slot) <= 5):
+    raise RuntimeError(f"TEST_ISOLATION_SLOT must be 1-5, not {_slot!r}; unset it to run alone.")
+_suffix = f"_{_slot}" if _slot else ""
+os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{15 - int(_slot or 0)}")
+os.environ.setdefault("REDIS_KEY_PREFIX", f"mptest{_suffix}")
 
-from marketplace.settings import *  # noqa: F403
+from marketplace.settings import *  # noqa: E402, F403
 
 # Hashing with the default PBKDF2 costs ~0.3 s per registration.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
-Q_CLUSTER["name"] = "marketplace-test"  # noqa: F405
+Q_CLUSTER["name"] = f"marketplace-test{_suffix}"  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": f"test_marketplace{_suffix}"}  # noqa: F405
 # Serve static files straight from the apps, so no collectstatic is needed in tests.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None

@@ -1,10 +1,14 @@
 """factory_boy factories for the models the tests need."""
 
+from datetime import timedelta
+
 import factory
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import MultiPolygon, Point, Polygon
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from couriers.models import DEFAULT_CAPACITY, Courier, Vehicle
+from jobs.models import Job, JobStatus, Offer, ServiceZone
 from marketplace.models import Shop, User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -46,3 +50,54 @@ class CourierFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     vehicle = Vehicle.BIKE
     capacity = factory.LazyAttribute(lambda courier: DEFAULT_CAPACITY[Vehicle(courier.vehicle)])
+
+
+def berlin_zone_area() -> MultiPolygon:
+    """A box around central Berlin (13.2 to 13.6 E, 52.4 to 52.65 N)."""
+    return MultiPolygon(Polygon.from_bbox((13.2, 52.4, 13.6, 52.65)), srid=4326)
+
+
+class ServiceZoneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ServiceZone
+
+    name = factory.Sequence(lambda n: f"Zone {n}")
+    area = factory.LazyFunction(berlin_zone_area)
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    """A pending ASAP job across central Berlin; pass ``courier`` and ``status`` together."""
+
+    class Meta:
+        model = Job
+
+    shop = factory.SubFactory(ShopFactory)
+    zone = factory.SubFactory(ServiceZoneFactory)
+    status = JobStatus.PENDING
+    pickup_address = "Alexanderplatz 1, Berlin"
+    pickup_point = factory.LazyFunction(lambda: Point(13.4132, 52.5219, srid=4326))
+    dropoff_address = "Potsdamer Platz 1, Berlin"
+    dropoff_point = factory.LazyFunction(lambda: Point(13.3760, 52.5096, srid=4326))
+    recipient_name = "Robin Recipient"
+    recipient_phone = "+4930123456"
+    package_size = "small"
+    package_weight_g = 1200
+    currency = "eur"
+    distance_m = 2800
+    base_minor = 300
+    distance_fee_minor = 336
+    size_fee_minor = 0
+    surge_fee_minor = 0
+    total_minor = 636
+    courier_payout_minor = 509
+    platform_fee_minor = 127
+
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Offer
+
+    job = factory.SubFactory(JobFactory)
+    courier = factory.SubFactory(CourierFactory)
+    distance_m = 500
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(seconds=30))

@@ -21,6 +21,7 @@ from websockets.frames import Close
 
 from couriers.models import Courier
 from marketplace.models import Shop, User
+from marketplace.realtime.broadcast import group_message
 from marketplace.realtime.groups import courier_group
 from tests.e2e_server import ServerInfo, running_server
 from tests.factories import PASSWORD
@@ -252,9 +253,7 @@ async def test_group_message_reaches_a_socket_idle_past_redis_timeouts(
         await receive_json(socket)  # hello
         await asyncio.sleep(6)
         payload = {"type": "offer", "offer_id": 42}
-        await get_channel_layer().group_send(
-            courier_group(courier.pk), {"type": "courier.message", "payload": payload}
-        )
+        await get_channel_layer().group_send(courier_group(courier.pk), group_message(payload))
         assert await receive_json(socket) == payload
 
 

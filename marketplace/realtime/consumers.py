@@ -68,6 +68,10 @@ class AuthenticatedJsonConsumer(AsyncJsonWebsocketConsumer):
             return
         await getattr(self, method)(content)
 
+    async def realtime_forward(self, event: dict[str, Any]) -> None:
+        """Group messages from ``marketplace.realtime.broadcast`` go to the client as they are."""
+        await self.send_json(event["payload"])
+
     async def send_error(
         self, code: str, message: str, *, fields: dict[str, Any] | None = None
     ) -> None:

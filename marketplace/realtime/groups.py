@@ -11,6 +11,6 @@ def shop_group(shop_pk: int) -> str:
     return f"shop.{shop_pk}"
 
 
-def job_group(job_pk: int) -> str:
+def job_group(job_pk: object) -> str:
     """Live updates for one job's trackers."""
     return f"job.{job_pk}"

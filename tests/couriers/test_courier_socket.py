@@ -8,6 +8,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from marketplace.asgi import application
+from marketplace.realtime.broadcast import group_message
 from marketplace.realtime.groups import courier_group
 from tests.factories import CourierFactory, ShopUserFactory
 
@@ -143,9 +144,7 @@ async def test_messages_to_the_couriers_group_reach_only_that_courier() -> None:
     await theirs.receive_json_from(timeout=5)
 
     payload = {"type": "offer", "offer_id": 1}
-    await get_channel_layer().group_send(
-        courier_group(courier.pk), {"type": "courier.message", "payload": payload}
-    )
+    await get_channel_layer().group_send(courier_group(courier.pk), group_message(payload))
 
     assert await mine.receive_json_from(timeout=5) == payload
     assert await theirs.receive_nothing(timeout=0.5)

@@ -1,0 +1,126 @@
+"""Reads about couriers: who can take a job near a point, nearest first, and how they rank."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+
+from couriers.models import CAPACITY_RANK, Capacity, Courier, CourierStatus
+from marketplace.routing import straight_line_seconds
+
+# The K nearest matchable couriers by KNN (`<->` on the partial GiST index
+# courier_matchable_point_gist), then exact spheroid distances for just those K. Taking the
+# K nearest first and dropping any beyond the radius afterwards gives the K nearest within
+# the radius, without the ST_DWithin + ORDER BY ST_Distance plan that sorts every courier
+# in the circle. The point is a constant geography literal: casting the column would stop
+# the index being used. No row locks here: KNN with FOR UPDATE fails in PostGIS 3.3
+# ("attempted to lock invisible tuple"); callers claim couriers by primary key afterwards.
+_NEAREST_SQL = """
+WITH nearest AS (
+    SELECT id
+    FROM couriers_courier
+    WHERE status = %(available)s
+      AND is_position_trusted
+      AND position_recorded_at >= %(fresh_after)s
+      AND capacity = ANY(%(fits)s)
+      AND NOT (id = ANY(%(exclude)s))
+    ORDER BY current_point <-> %(point)s::geography
+    LIMIT %(limit)s
+)
+SELECT c.*, ST_Distance(c.current_point, %(point)s::geography, true) AS distance_m
+FROM nearest JOIN couriers_courier c USING (id)
+WHERE ST_Distance(c.current_point, %(point)s::geography, true) <= %(radius_m)s
+ORDER BY distance_m, c.id
+"""
+
+
+def capacities_that_fit(package_size: str) -> list[str]:
+    """Vehicle capacity classes that take a package of ``package_size``."""
+    needed = CAPACITY_RANK[Capacity(package_size)]
+    return [capacity.value for capacity, rank in CAPACITY_RANK.items() if rank >= needed]
+
+
+def geography_literal(point: Point) -> str:
+    """EWKT for a constant ``::geography`` parameter."""
+    return f"SRID=4326;POINT({point.x!r} {point.y!r})"
+
+
+def couriers_nearest_available(
+    *,
+    point: Point,
+    radius_m: float,
+    package_size: str,
+    limit: int = 10,
+    exclude_pks: Collection[int] = (),
+) -> list[Courier]:
+    """Up to ``limit`` matchable couriers within ``radius_m`` of ``point``, nearest first.
+
+    Matchable: available (online and idle), with a trusted position reported within
+    ``COURIER_STALE_AFTER_SECONDS``, and a vehicle that takes ``package_size``. Each courier
+    carries ``distance_m`` (metres on the WGS 84 spheroid).
+    """
+    fresh_after = timezone.now() - timedelta(seconds=settings.COURIER_STALE_AFTER_SECONDS)
+    params = {
+        "available": CourierStatus.AVAILABLE.value,
+        "fresh_after": fresh_after,
+        "fits": capacities_that_fit(package_size),
+        "exclude": list(exclude_pks),
+        "point": geography_literal(point),
+        "limit": limit,
+        "radius_m": radius_m,
+    }
+    return list(Courier.objects.raw(_NEAREST_SQL, params))
+
+
+@dataclass(frozen=True)
+class RankedCourier:
+    courier: Courier
+    distance_m: float
+    travel_seconds: int
+    score: float
+
+
+def courier_score(*, travel_seconds: float, rating: float, acceptance_rate: float) -> float:
+    """Lower is better: travel minutes, stars below 5 and declined share, each weighted.
+
+    With the default weights a courier one minute farther away is worth half a star or a
+    third of the acceptance rate.
+    """
+    return (
+        settings.MATCH_WEIGHT_TRAVEL_MINUTES * travel_seconds / 60
+        + settings.MATCH_WEIGHT_RATING * (5.0 - rating)
+        + settings.MATCH_WEIGHT_ACCEPTANCE * (1.0 - acceptance_rate)
+    )
+
+
+def couriers_ranked_for_pickup(
+    *,
+    point: Point,
+    radius_m: float,
+    package_size: str,
+    limit: int = 10,
+    exclude_pks: Collection[int] = (),
+) -> list[RankedCourier]:
+    """The nearest matchable couriers, best score first (ties: nearer, then lower id)."""
+    ranked = []
+    for courier in couriers_nearest_available(
+        point=point,
+        radius_m=radius_m,
+        package_size=package_size,
+        limit=limit,
+        exclude_pks=exclude_pks,
+    ):
+        travel = straight_line_seconds(courier.distance_m, courier.vehicle)
+        score = courier_score(
+            travel_seconds=travel,
+            rating=float(courier.rating),
+            acceptance_rate=courier.acceptance_rate,
+        )
+        ranked.append(RankedCourier(courier, courier.distance_m, travel, score))
+    ranked.sort(key=lambda r: (r.score, r.distance_m, r.courier.pk))
+    return ranked

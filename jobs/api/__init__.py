@@ -1,0 +1,1 @@
+"""The jobs REST API: one module per audience, routes in ``jobs.api.urls``."""

@@ -1,0 +1,178 @@
+"""The job state machine: one table of allowed moves and the one service that makes them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from django.contrib.gis.geos import Point
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from couriers.models import Courier
+from jobs.models import ActorRole, Job, JobEvent, JobStatus
+from marketplace.api.errors import InvalidTransition
+from marketplace.models import Role, User
+from marketplace.realtime.broadcast import broadcast_on_commit
+from marketplace.realtime.groups import courier_group, job_group, shop_group
+
+S = JobStatus
+
+# from-status -> the statuses it may move to. Nothing else changes Job.status.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    S.SCHEDULED: frozenset({S.PENDING, S.CANCELLED}),
+    S.PENDING: frozenset({S.ASSIGNED, S.UNASSIGNED, S.CANCELLED}),
+    # A shop may re-post a job nobody took; it goes back through dispatch.
+    S.UNASSIGNED: frozenset({S.PENDING, S.CANCELLED}),
+    # Back to pending: the courier dropped the job before pickup.
+    S.ASSIGNED: frozenset({S.AT_PICKUP, S.PENDING, S.CANCELLED}),
+    S.AT_PICKUP: frozenset({S.PICKED_UP, S.PENDING, S.CANCELLED}),
+    S.PICKED_UP: frozenset({S.AT_DROPOFF, S.FAILED}),
+    S.AT_DROPOFF: frozenset({S.DELIVERED, S.FAILED}),
+    S.FAILED: frozenset({S.RETURNING}),
+    S.RETURNING: frozenset({S.RETURNED}),
+    S.DELIVERED: frozenset(),
+    S.RETURNED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+# Timestamps stamped when a job enters a status.
+_STAMPS = {
+    S.ASSIGNED: "assigned_at",
+    S.PICKED_UP: "picked_up_at",
+    S.DELIVERED: "delivered_at",
+    S.CANCELLED: "cancelled_at",
+}
+
+_ROLE_TO_ACTOR = {
+    Role.SHOP: ActorRole.SHOP,
+    Role.COURIER: ActorRole.COURIER,
+    Role.STAFF: ActorRole.STAFF,
+}
+
+
+def is_transition_allowed(from_status: JobStatus | str, to_status: JobStatus | str) -> bool:
+    return JobStatus(to_status) in TRANSITIONS[JobStatus(from_status)]
+
+
+def job_transition(
+    *,
+    job: Job | UUID | str,
+    to: JobStatus,
+    actor: User | None,
+    courier: Courier | None = None,
+    point: Point | None = None,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
+    expected_from: frozenset[JobStatus] | None = None,
+) -> tuple[Job, JobEvent]:
+    """Move a job to ``to``, record who did it, and queue the side effects on commit.
+
+    Locks the job row (``SELECT … FOR UPDATE``) inside its own atomic block, so callers
+    may but need not hold the lock already. ``courier`` is required when assigning.
+    ``changes`` are extra job fields saved in the same write (e.g. a cancellation fee).
+    ``expected_from`` narrows the legal from-statuses for this caller (a shop's cancel
+    refuses a picked-up job even where the table allows other moves).
+
+    Raises ``InvalidTransition`` (HTTP 409) when the move is not allowed from the job's
+    current status. Returns the saved job and its new event.
+    """
+    to = JobStatus(to)
+    pk = job.pk if isinstance(job, Job) else job
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().select_related("shop").get(pk=pk)
+        from_status = JobStatus(locked.status)
+        allowed = TRANSITIONS[from_status]
+        if to not in allowed or (expected_from is not None and from_status not in expected_from):
+            raise InvalidTransition(
+                f"A job that is {from_status.value} cannot become {to.value}.",
+                fields={"status": [from_status.value]},
+            )
+
+        previous_courier_id = locked.courier_id
+        update_fields = {"status", "last_event_seq", "updated_at"}
+        now = timezone.now()
+        locked.status = to
+        if to == S.ASSIGNED:
+            if courier is None:
+                raise ValueError("job_transition(to=assigned) needs courier=")
+            locked.courier = courier
+            update_fields.add("courier")
+        elif to == S.PENDING and previous_courier_id is not None:
+            locked.courier = None  # dropped before pickup: free for someone else
+            update_fields.add("courier")
+        if to == S.PENDING:
+            locked.dispatch_round = 0
+            update_fields.add("dispatch_round")
+        if to in _STAMPS:
+            setattr(locked, _STAMPS[to], now)
+            update_fields.add(_STAMPS[to])
+        for field, value in (changes or {}).items():
+            setattr(locked, field, value)
+            update_fields.add(field)
+        locked.last_event_seq += 1
+        locked.save(update_fields=sorted(update_fields))
+
+        event = JobEvent.objects.create(
+            job=locked,
+            seq=locked.last_event_seq,
+            from_status=from_status,
+            to_status=to,
+            actor=actor,
+            actor_role=_ROLE_TO_ACTOR.get(actor.role, ActorRole.SYSTEM) if actor else "system",
+            courier_id=courier.pk if courier else (locked.courier_id or previous_courier_id),
+            point=point,
+            reason=reason,
+            data=dict(data or {}),
+        )
+        _queue_side_effects(locked, event, previous_courier_id=previous_courier_id)
+    return locked, event
+
+
+def job_update_payload(job: Job, event: JobEvent) -> dict[str, Any]:
+    """The ``job_update`` socket message: small, and the same for every audience."""
+    return {
+        "type": "job_update",
+        "job_id": str(job.pk),
+        "status": job.status,
+        "seq": event.seq,
+        "courier_id": job.courier_id,
+        "at": event.created_at.isoformat(),
+    }
+
+
+def _queue_side_effects(job: Job, event: JobEvent, *, previous_courier_id: int | None) -> None:
+    from jobs.webhooks import webhook_enqueue  # webhooks import this module's payloads
+
+    groups = {job_group(job.pk), shop_group(job.shop_id)}
+    for courier_id in {job.courier_id, previous_courier_id} - {None}:
+        groups.add(courier_group(courier_id))
+    broadcast_on_commit(sorted(groups), job_update_payload(job, event))
+    webhook_enqueue(event=event, job=job)
+    if job.status == S.PENDING:
+        job_pk = str(job.pk)
+        transaction.on_commit(
+            lambda: async_task("jobs.dispatch.dispatch_job_task", job_pk, group="dispatch")
+        )
+
+
+def job_record_creation(*, job: Job, actor: User | None) -> JobEvent:
+    """Write a new job's first event (∅ → its status) and queue the same side effects.
+
+    Call inside the transaction that inserted ``job``; only the posting service should.
+    """
+    job.last_event_seq = 1
+    Job.objects.filter(pk=job.pk).update(last_event_seq=1)
+    event = JobEvent.objects.create(
+        job=job,
+        seq=1,
+        from_status="",
+        to_status=job.status,
+        actor=actor,
+        actor_role=_ROLE_TO_ACTOR.get(actor.role, ActorRole.SYSTEM) if actor else "system",
+    )
+    _queue_side_effects(job, event, previous_courier_id=None)
+    return event

@@ -1,0 +1,39 @@
+"""The periodic django-q2 tasks the platform needs, kept in the database by one command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_q.models import Schedule
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    func: str
+    minutes: int
+    description: str
+
+
+PERIODIC_TASKS: list[PeriodicTask] = []
+
+
+@transaction.atomic
+def schedules_sync() -> list[str]:
+    """Create or update one ``Schedule`` per periodic task (by name); return their names.
+
+    Safe to run on every start and from several nodes at once: rows are keyed by name and
+    rewritten, never duplicated.
+    """
+    for task in PERIODIC_TASKS:
+        Schedule.objects.update_or_create(
+            name=task.name,
+            defaults={
+                "func": task.func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": task.minutes,
+                "repeats": -1,
+            },
+        )
+    return [task.name for task in PERIODIC_TASKS]
