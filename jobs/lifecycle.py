@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from couriers.models import Courier
-from jobs.models import ActorRole, Job, JobEvent, JobStatus
+from couriers.models import Courier, CourierStatus
+from jobs.models import COURIER_ACTIVE_STATUSES, ActorRole, Job, JobEvent, JobStatus
 from marketplace.api.errors import InvalidTransition
 from marketplace.models import Role, User
 from marketplace.realtime.broadcast import broadcast_on_commit
@@ -115,6 +115,7 @@ def job_transition(
             update_fields.add(field)
         locked.last_event_seq += 1
         locked.save(update_fields=sorted(update_fields))
+        _sync_courier_status(from_status, to, courier_id=locked.courier_id or previous_courier_id)
 
         event = JobEvent.objects.create(
             job=locked,
@@ -130,6 +131,19 @@ def job_transition(
         )
         _queue_side_effects(locked, event, previous_courier_id=previous_courier_id)
     return locked, event
+
+
+def _sync_courier_status(from_status: JobStatus, to: JobStatus, *, courier_id: int | None) -> None:
+    """A courier is busy while holding a job, and available again once it is over."""
+    if courier_id is None:
+        return
+    if to in COURIER_ACTIVE_STATUSES and from_status not in COURIER_ACTIVE_STATUSES:
+        Courier.objects.filter(pk=courier_id).update(status=CourierStatus.BUSY)
+    elif from_status in COURIER_ACTIVE_STATUSES and to not in COURIER_ACTIVE_STATUSES:
+        # Only a busy courier becomes available: one who went offline stays offline.
+        Courier.objects.filter(pk=courier_id, status=CourierStatus.BUSY).update(
+            status=CourierStatus.AVAILABLE
+        )
 
 
 def job_update_payload(job: Job, event: JobEvent) -> dict[str, Any]:

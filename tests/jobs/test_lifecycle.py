@@ -6,6 +6,7 @@ from itertools import product
 
 import pytest
 
+from couriers.models import CourierStatus
 from jobs.lifecycle import TRANSITIONS, is_transition_allowed, job_transition
 from jobs.models import COURIER_ACTIVE_STATUSES, Job, JobEvent, JobStatus
 from marketplace.api.errors import InvalidTransition
@@ -74,18 +75,31 @@ def test_every_pair_is_allowed_or_refused_with_nothing_changed(
 
 def test_assign_sets_courier_and_drop_clears_it(db: None) -> None:
     job = JobFactory()
-    courier = CourierFactory()
+    courier = CourierFactory(status=CourierStatus.AVAILABLE)
     job, _ = job_transition(job=job, to=S.ASSIGNED, actor=courier.user, courier=courier)
     assert (job.courier_id, job.assigned_at is not None) == (courier.pk, True)
+    courier.refresh_from_db()
+    assert courier.status == CourierStatus.BUSY
     job, event = job_transition(job=job, to=S.PENDING, actor=courier.user, reason="flat tyre")
     job.refresh_from_db()
+    courier.refresh_from_db()
     assert job.courier_id is None
+    assert courier.status == CourierStatus.AVAILABLE
     assert (event.seq, event.actor_role, event.courier_id, event.reason) == (
         2,
         "courier",
         courier.pk,
         "flat tyre",
     )
+
+
+def test_courier_who_went_offline_stays_offline_when_the_job_ends(db: None) -> None:
+    job = make_job_in(S.AT_DROPOFF)
+    job.courier.status = CourierStatus.OFFLINE
+    job.courier.save(update_fields=["status"])
+    job_transition(job=job, to=S.DELIVERED, actor=None)
+    job.courier.refresh_from_db()
+    assert job.courier.status == CourierStatus.OFFLINE
 
 
 def test_expected_from_narrows_the_table(db: None) -> None:
