@@ -83,7 +83,9 @@ def job_transition(
     to = JobStatus(to)
     pk = job.pk if isinstance(job, Job) else job
     with transaction.atomic():
-        locked = Job.objects.select_for_update().select_related("shop").get(pk=pk)
+        # of=self: lock the job only, not the joined shop row (transitions of one shop
+        # would otherwise queue behind each other).
+        locked = Job.objects.select_for_update(of=("self",)).select_related("shop").get(pk=pk)
         from_status = JobStatus(locked.status)
         allowed = TRANSITIONS[from_status]
         if to not in allowed or (expected_from is not None and from_status not in expected_from):
