@@ -277,6 +277,8 @@ SPECTACULAR_SETTINGS = {
 # Quotes and pricing
 QUOTE_TTL_SECONDS = env_int("QUOTE_TTL_SECONDS", 300)
 SURGE_RADIUS_M = env_int("SURGE_RADIUS_M", 3000)
+# A quote's pickup ETA when no matchable courier is within the widest dispatch radius.
+QUOTE_DEFAULT_PICKUP_ETA_SECONDS = env_int("QUOTE_DEFAULT_PICKUP_ETA_SECONDS", 900)
 # Scheduled jobs are released to dispatch this long before their pickup window opens.
 SCHEDULE_LEAD_TIME_SECONDS = env_int("SCHEDULE_LEAD_TIME_SECONDS", 900)
 
