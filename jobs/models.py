@@ -329,6 +329,9 @@ class Offer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     responded_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.CharField(
+        max_length=200, blank=True, default="", help_text="What the courier said, if anything."
+    )
 
     class Meta:
         indexes = [
