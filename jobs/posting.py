@@ -1,0 +1,324 @@
+"""The shop's writes on jobs: post (idempotently), cancel, re-post, and the scheduled release."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from rest_framework import status
+
+from jobs.lifecycle import job_record_creation, job_transition
+from jobs.models import DeliveryOption, Job, JobStatus, PricedTrip, Quote
+from jobs.quotes import (
+    OutsideServiceArea,
+    Stop,
+    TripSpec,
+    trip_price,
+    window_check,
+    zone_for_point,
+)
+from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition
+from marketplace.models import Shop, User
+
+logger = logging.getLogger(__name__)
+
+S = JobStatus
+# A shop cancels for free until the courier reaches the pickup, for the zone's fee while
+# the courier waits there, and not at all once the package is picked up.
+CANCEL_FREE_FROM = frozenset({S.SCHEDULED, S.PENDING, S.UNASSIGNED, S.ASSIGNED})
+CANCEL_WITH_FEE_FROM = frozenset({S.AT_PICKUP})
+PIN_DIGITS = 4
+LOCKER_PASSCODE_DIGITS = 6
+
+
+class IdempotencyConflict(ConflictError):
+    code = "idempotency_conflict"
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+class QuoteExpired(ConflictError):
+    code = "quote_expired"
+    default_message = "The quote has expired; ask for a new one."
+
+
+class QuoteAlreadyUsed(ConflictError):
+    code = "quote_used"
+    default_message = "The quote was already turned into a job."
+
+
+class QuoteNotFound(ApplicationError):
+    code = "not_found"
+    status_code = status.HTTP_404_NOT_FOUND
+    default_message = "No such quote."
+
+
+class InvalidDeliveryOptions(ApplicationError):
+    code = "validation_error"
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    option: str = DeliveryOption.HAND_TO_RECIPIENT
+    pin_required: bool = False
+    locker_id: str = ""
+    alternate_location: Stop | None = None
+    alternate_note: str = ""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class JobExtras:
+    """What a job carries beyond the priced trip."""
+
+    delivery: DeliveryOptions = field(default_factory=DeliveryOptions)
+    recipient: Recipient = field(default_factory=Recipient)
+    tip_minor: int = 0
+    external_ref: str = ""
+
+
+def delivery_option_errors(delivery: DeliveryOptions) -> dict[str, list[str]]:
+    """Fields the chosen option needs but lacks, or has but must not (by field name)."""
+    option = DeliveryOption(delivery.option)
+    errors: dict[str, list[str]] = {}
+    if option == DeliveryOption.LOCKER and not delivery.locker_id:
+        errors["locker_id"] = ["Required for the locker option."]
+    if option == DeliveryOption.ALTERNATE_LOCATION:
+        if delivery.alternate_location is None:
+            errors["alternate_location"] = ["Required for the alternate_location option."]
+        if not delivery.alternate_note:
+            errors["alternate_note"] = ["Required for the alternate_location option."]
+    only_for = {
+        "pin_required": (delivery.pin_required, DeliveryOption.HAND_TO_RECIPIENT),
+        "locker_id": (delivery.locker_id, DeliveryOption.LOCKER),
+        "alternate_location": (delivery.alternate_location, DeliveryOption.ALTERNATE_LOCATION),
+        "alternate_note": (delivery.alternate_note, DeliveryOption.ALTERNATE_LOCATION),
+    }
+    for name, (value, allowed_option) in only_for.items():
+        if value and option != allowed_option:
+            errors[name] = [f"Only allowed with delivery_option {allowed_option.value}."]
+    return errors
+
+
+def _digits(count: int) -> str:
+    return f"{secrets.randbelow(10**count):0{count}d}"
+
+
+def _priced_fields_from_quote(quote: Quote) -> dict[str, object]:
+    names = [f.attname for f in PricedTrip._meta.concrete_fields]
+    return {name: getattr(quote, name) for name in names}
+
+
+def _lock_idempotency_key(shop: Shop, key: str) -> None:
+    """Serialise posts with the same shop and key until this transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"job-post:{shop.pk}:{key}"]
+        )
+
+
+def _replay(shop: Shop, key: str, fingerprint: str) -> Job | None:
+    existing = Job.objects.filter(shop=shop, idempotency_key=key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(fields={"Idempotency-Key": [IdempotencyConflict.default_message]})
+    return existing
+
+
+def _initial_status(
+    pickup_after: datetime | None, now: datetime
+) -> tuple[JobStatus, datetime | None]:
+    lead = timedelta(seconds=settings.SCHEDULE_LEAD_TIME_SECONDS)
+    if pickup_after is not None and pickup_after > now + lead:
+        return S.SCHEDULED, pickup_after - lead
+    return S.PENDING, None
+
+
+def job_post(
+    *,
+    shop: Shop,
+    actor: User,
+    quote_id: UUID | None = None,
+    trip: TripSpec | None = None,
+    extras: JobExtras,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
+) -> tuple[Job, bool]:
+    """Turn the shop's quote, or a trip priced on the spot, into a job; True if created.
+
+    Give exactly one of ``quote_id`` and ``trip``. With an ``idempotency_key`` a second call
+    with the same key and fingerprint returns the first job (False); a different
+    fingerprint raises ``IdempotencyConflict``. Same-key calls are serialised by a
+    transaction-level advisory lock, and the unique constraint
+    job_unique_idempotency_key_per_shop backs it up. A quote is row-locked while used.
+
+    The job starts ``scheduled`` (released ``SCHEDULE_LEAD_TIME_SECONDS`` before
+    ``pickup_after``) or ``pending``; its first event and side effects (dispatch on
+    commit for a pending job) come from ``job_record_creation`` in the same transaction.
+    """
+    if (quote_id is None) == (trip is None):
+        raise ValueError("job_post needs exactly one of quote_id and trip")
+    try:
+        with transaction.atomic():
+            if idempotency_key is not None:
+                _lock_idempotency_key(shop, idempotency_key)
+                existing = _replay(shop, idempotency_key, request_fingerprint)
+                if existing is not None:
+                    return existing, False
+            job = _job_create(shop=shop, actor=actor, quote_id=quote_id, trip=trip, extras=extras)
+            job.idempotency_key = idempotency_key
+            job.request_fingerprint = request_fingerprint if idempotency_key else ""
+            job.save(force_insert=True)
+            job_record_creation(job=job, actor=actor)
+            return job, True
+    except IntegrityError:
+        # Only reachable if the advisory lock was bypassed; the constraint still holds.
+        if idempotency_key is None:
+            raise
+        existing = _replay(shop, idempotency_key, request_fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def _job_create(
+    *,
+    shop: Shop,
+    actor: User,
+    quote_id: UUID | None,
+    trip: TripSpec | None,
+    extras: JobExtras,
+) -> Job:
+    """An unsaved job with its price, status, delivery secrets; validation errors raise."""
+    delivery = extras.delivery
+    errors = delivery_option_errors(delivery)
+    if errors:
+        raise InvalidDeliveryOptions(
+            "Invalid input. " + " ".join(f"{name}: {msgs[0]}" for name, msgs in errors.items()),
+            fields=errors,
+        )
+    now = timezone.now()
+    if quote_id is not None:
+        quote = Quote.objects.select_for_update().filter(pk=quote_id, shop=shop).first()
+        if quote is None:
+            raise QuoteNotFound(fields={"quote_id": ["No such quote."]})
+        if Job.objects.filter(quote=quote).exists():
+            raise QuoteAlreadyUsed(fields={"quote_id": [QuoteAlreadyUsed.default_message]})
+        if quote.expires_at <= now:
+            raise QuoteExpired(fields={"quote_id": [QuoteExpired.default_message]})
+        # The window was checked when quoting; only its end can have passed since.
+        window_check(pickup_after=None, deliver_before=quote.deliver_before)
+        priced = _priced_fields_from_quote(quote)
+    else:
+        window_check(pickup_after=trip.pickup_after, deliver_before=trip.deliver_before)
+        priced = trip_price(trip=trip).model_fields(trip)
+        quote = None
+    alternate = delivery.alternate_location
+    if alternate is not None and zone_for_point(alternate.point) is None:
+        raise OutsideServiceArea(
+            "We do not serve the alternate location.",
+            fields={"alternate_location": ["Outside every service zone."]},
+        )
+    status_, release_at = _initial_status(priced["pickup_after"], now)
+    recipient = extras.recipient
+    job = Job(
+        shop=shop,
+        quote=quote,
+        status=status_,
+        release_at=release_at,
+        external_ref=extras.external_ref,
+        tip_minor=extras.tip_minor,
+        delivery_option=delivery.option,
+        recipient_name=recipient.name or priced["dropoff_contact_name"],
+        recipient_phone=recipient.phone or priced["dropoff_contact_phone"],
+        recipient_email=recipient.email,
+        pin_required=delivery.pin_required,
+        recipient_pin=_digits(PIN_DIGITS) if delivery.pin_required else "",
+        locker_id=delivery.locker_id,
+        locker_passcode=(
+            _digits(LOCKER_PASSCODE_DIGITS) if delivery.option == DeliveryOption.LOCKER else ""
+        ),
+        alternate_address=alternate.address if alternate else "",
+        alternate_point=alternate.point if alternate else None,
+        alternate_note=delivery.alternate_note,
+        **priced,
+    )
+    job.dispatch_mode = job.zone.dispatch_mode
+    return job
+
+
+def job_cancel(*, job: Job, actor: User, reason: str) -> Job:
+    """The shop cancels: free before the courier reaches the pickup, the zone's
+    cancellation fee while at pickup (stored in cancellation_fee_charged_minor, not
+    charged here: payments act on it), refused (InvalidTransition, 409) after pickup.
+
+    Takes the job's row lock itself so the fee matches the status it cancels from.
+    """
+    with transaction.atomic():
+        locked = Job.objects.select_for_update(of=("self",)).select_related("zone").get(pk=job.pk)
+        fee = locked.zone.cancellation_fee_minor if locked.status == S.AT_PICKUP else 0
+        cancelled, _ = job_transition(
+            job=locked,
+            to=S.CANCELLED,
+            actor=actor,
+            reason=reason,
+            data={"cancellation_fee_minor": fee},
+            changes={"cancellation_fee_charged_minor": fee},
+            expected_from=CANCEL_FREE_FROM | CANCEL_WITH_FEE_FROM,
+        )
+    return cancelled
+
+
+def job_repost(*, job: Job, actor: User) -> Job:
+    """Send a job nobody took (unassigned) through dispatch again."""
+    reposted, _ = job_transition(
+        job=job,
+        to=S.PENDING,
+        actor=actor,
+        reason="re-posted",
+        expected_from=frozenset({S.UNASSIGNED}),
+    )
+    return reposted
+
+
+def jobs_release_due(*, now: datetime | None = None) -> list[str]:
+    """Hand every scheduled job whose release time has come to dispatch (→ pending).
+
+    Safe to run concurrently: each move locks its job, and a job released or cancelled
+    in the meantime is skipped. Returns the released job ids.
+    """
+    now = now or timezone.now()
+    due = Job.objects.filter(status=S.SCHEDULED, release_at__lte=now).order_by("release_at")
+    released = []
+    for pk in due.values_list("pk", flat=True):
+        try:
+            job_transition(
+                job=pk,
+                to=S.PENDING,
+                actor=None,
+                reason="scheduled release",
+                expected_from=frozenset({S.SCHEDULED}),
+            )
+        except InvalidTransition:
+            continue
+        released.append(str(pk))
+    return released
+
+
+def release_scheduled_jobs_task() -> int:
+    """django-q2 periodic task (every minute): release due scheduled jobs; how many."""
+    released = jobs_release_due()
+    if released:
+        logger.info("released %d scheduled job(s)", len(released))
+    return len(released)
