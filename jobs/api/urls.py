@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from jobs.api import courier as courier_api
+from jobs.api import proof as proof_api
 from jobs.api import shop as shop_api
 
 urlpatterns: list = [
@@ -12,4 +14,45 @@ urlpatterns: list = [
     path("jobs/<uuid:pk>/events/", shop_api.JobEventsApi.as_view(), name="job-events"),
     path("jobs/<uuid:pk>/cancel/", shop_api.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<uuid:pk>/repost/", shop_api.JobRepostApi.as_view(), name="job-repost"),
+]
+
+# Courier steps and proof of delivery.
+_courier_job = "courier/jobs/<uuid:pk>/"
+urlpatterns += [
+    path("courier/jobs/", courier_api.CourierJobListApi.as_view(), name="courier-jobs"),
+    path(_courier_job, courier_api.CourierJobDetailApi.as_view(), name="courier-job"),
+    path(
+        _courier_job + "arrive-pickup/",
+        courier_api.CourierJobArrivePickupApi.as_view(),
+        name="courier-job-arrive-pickup",
+    ),
+    path(
+        _courier_job + "pickup/",
+        courier_api.CourierJobPickupApi.as_view(),
+        name="courier-job-pickup",
+    ),
+    path(
+        _courier_job + "arrive-dropoff/",
+        courier_api.CourierJobArriveDropoffApi.as_view(),
+        name="courier-job-arrive-dropoff",
+    ),
+    path(
+        _courier_job + "deliver/",
+        courier_api.CourierJobDeliverApi.as_view(),
+        name="courier-job-deliver",
+    ),
+    path(_courier_job + "fail/", courier_api.CourierJobFailApi.as_view(), name="courier-job-fail"),
+    path(
+        _courier_job + "returned/",
+        courier_api.CourierJobReturnedApi.as_view(),
+        name="courier-job-returned",
+    ),
+    path(_courier_job + "drop/", courier_api.CourierJobDropApi.as_view(), name="courier-job-drop"),
+    path("jobs/<uuid:pk>/proof/", proof_api.JobProofApi.as_view(), name="job-proof"),
+    path(
+        "jobs/<uuid:pk>/photos/<uuid:photo_pk>/",
+        proof_api.JobPhotoApi.as_view(),
+        name="job-photo",
+    ),
+    path("jobs/<uuid:pk>/pin/unlock/", proof_api.JobPinUnlockApi.as_view(), name="job-pin-unlock"),
 ]
