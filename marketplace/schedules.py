@@ -18,6 +18,16 @@ class PeriodicTask:
 
 PERIODIC_TASKS: list[PeriodicTask] = []
 
+# Jobs: scheduled jobs go to dispatch SCHEDULE_LEAD_TIME_SECONDS before pickup_after.
+PERIODIC_TASKS += [
+    PeriodicTask(
+        name="jobs.release_scheduled",
+        func="jobs.posting.release_scheduled_jobs_task",
+        minutes=1,
+        description="Scheduled jobs whose release_at has come become pending (dispatch).",
+    ),
+]
+
 
 @transaction.atomic
 def schedules_sync() -> list[str]:
