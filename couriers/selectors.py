@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -124,3 +125,14 @@ def couriers_ranked_for_pickup(
         ranked.append(RankedCourier(courier, courier.distance_m, travel, score))
     ranked.sort(key=lambda r: (r.score, r.distance_m, r.courier.pk))
     return ranked
+
+
+def courier_active_job_pk(*, courier_pk: int) -> uuid.UUID | None:
+    """The job the courier holds right now (at most one, by constraint), if any."""
+    from jobs.models import COURIER_ACTIVE_STATUSES, Job  # jobs.models imports this app
+
+    return (
+        Job.objects.filter(courier_id=courier_pk, status__in=COURIER_ACTIVE_STATUSES)
+        .values_list("pk", flat=True)
+        .first()
+    )

@@ -29,6 +29,23 @@ PERIODIC_TASKS += [
 ]
 
 
+# Couriers: silent couriers go offline; old breadcrumbs are deleted.
+PERIODIC_TASKS += [
+    PeriodicTask(
+        name="couriers.mark_stale_offline",
+        func="couriers.tasks.couriers_mark_stale_offline_task",
+        minutes=1,
+        description="Available couriers with no ping for COURIER_STALE_AFTER_SECONDS go offline.",
+    ),
+    PeriodicTask(
+        name="couriers.location_ping_retention",
+        func="couriers.tasks.location_pings_retention_task",
+        minutes=60,
+        description="Delete location breadcrumbs older than LOCATION_RETENTION_DAYS.",
+    ),
+]
+
+
 @transaction.atomic
 def schedules_sync() -> list[str]:
     """Create or update one ``Schedule`` per periodic task (by name); return their names.

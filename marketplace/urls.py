@@ -20,6 +20,12 @@ api_v1 = [
     path("auth/token/", core_api.TokenObtainApi.as_view(), name="token"),
     path("shop/me/", core_api.ShopMeApi.as_view(), name="shop-me"),
     path("courier/me/", courier_api.CourierMeApi.as_view(), name="courier-me"),
+    path(
+        "courier/availability/",
+        courier_api.CourierAvailabilityApi.as_view(),
+        name="courier-availability",
+    ),
+    path("courier/location/", courier_api.CourierLocationApi.as_view(), name="courier-location"),
     path("", include("jobs.api.urls")),
 ]
 
