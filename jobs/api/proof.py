@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.api.courier import StrictCharField
 from jobs.courier_steps import (
     job_get_for_viewer,
     job_photo_get,
@@ -134,7 +135,7 @@ class JobPinUnlockApi(APIView):
     permission_classes = [IsPlatformStaff]
 
     class InputSerializer(serializers.Serializer):
-        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
+        note = StrictCharField(required=False, allow_blank=True, default="", max_length=120)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
