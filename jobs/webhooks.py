@@ -1,15 +1,145 @@
-"""Shop webhooks: an outbox row per job event, delivered and signed by a django-q2 task."""
+"""Shop webhooks: an outbox row per job event, delivered and signed by a django-q2 task.
+
+Flow: ``job_transition`` calls ``webhook_enqueue`` inside its transaction (the outbox row),
+which queues ``webhook_deliver_task`` on commit. The task claims the row with a lease (a
+conditional UPDATE of ``next_attempt_at``), POSTs the stored body signed with the shop's
+current secret, records a ``WebhookAttempt`` and either marks the row delivered or schedules
+a retry with exponential backoff. ``webhook_sweep_task`` runs every minute, gives up rows
+older than the retry window and re-queues the due ones. No HTTP call ever happens inside a
+request or a lifecycle transaction.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
+import ipaddress
 import json
+import logging
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from jobs.models import Job, JobEvent, WebhookDelivery
+from jobs.models import Job, JobEvent, WebhookAttempt, WebhookDelivery, WebhookStatus
+from marketplace.models import Shop, User
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "jobs.webhooks.webhook_deliver_task"
+SECRET_PREFIX = "whsec_"
+SIGNATURE_HEADER = "X-Marketplace-Signature"
+USER_AGENT = "Marketplace-Webhooks/1"
+# Retry delays: 30 s after the first failure, doubling, never more than an hour apart.
+BACKOFF_FIRST_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+# How many due deliveries one sweep queues; the rest wait for the next minute.
+SWEEP_BATCH = 500
+ERROR_MAX_CHARS = 500
+
+
+# --- Configuration (services the webhook endpoint calls) ---------------------------------
+
+
+def webhook_url_problem(url: str, *, resolve: bool = False) -> str | None:
+    """Why ``url`` may not receive webhooks, or None when it may.
+
+    Production (``WEBHOOK_ALLOW_INSECURE_URLS`` off): https only, and the host must not be
+    localhost or a loopback, private, link-local or reserved address. With ``resolve`` the
+    host name is looked up too (done at send time, not in the request).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Enter an http(s) URL."
+    if settings.WEBHOOK_ALLOW_INSECURE_URLS:
+        return None
+    if parts.scheme != "https":
+        return "Webhook URLs must use https://."
+    host = parts.hostname.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return "Webhook URLs must point to a public address."
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        if not resolve:
+            return None
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            return f"Cannot resolve {host}: {exc}"
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if any(not address.is_global for address in addresses):
+        return "Webhook URLs must point to a public address."
+    return None
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def webhook_secret_hint(secret: str) -> str | None:
+    """Enough of a secret to tell which one is configured, not enough to use it."""
+    if not secret:
+        return None
+    return f"{secret[: len(SECRET_PREFIX)]}...{secret[-4:]}"
+
+
+@transaction.atomic
+def shop_webhook_set(
+    *, shop: Shop, url: str, rotate_secret: bool = False, actor: User
+) -> tuple[Shop, bool]:
+    """Point the shop's webhooks at ``url``; return the shop and whether the secret changed.
+
+    A secret is generated the first time (or after webhooks were turned off) and whenever
+    ``rotate_secret`` is set; otherwise the current one is kept. Rotation takes effect at
+    once: every delivery sent afterwards, including retries, is signed with the new one.
+    Locks the shop row. Raises ``ValidationError`` naming ``url``.
+    """
+    problem = webhook_url_problem(url)
+    if problem:
+        raise ValidationError({"url": [problem]})
+    locked = Shop.objects.select_for_update().get(pk=shop.pk)
+    rotated = rotate_secret or not locked.webhook_secret
+    locked.webhook_url = url
+    if rotated:
+        locked.webhook_secret = _new_secret()
+    locked.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
+    logger.info("shop %s webhook set by user %s (rotated=%s)", locked.pk, actor.pk, rotated)
+    return locked, rotated
+
+
+@transaction.atomic
+def shop_webhook_disable(*, shop: Shop, actor: User) -> int:
+    """Turn the shop's webhooks off: clear URL and secret, abandon pending deliveries.
+
+    Returns how many pending deliveries were marked ``gave_up``. Locks the shop row.
+    """
+    locked = Shop.objects.select_for_update().get(pk=shop.pk)
+    locked.webhook_url = ""
+    locked.webhook_secret = ""
+    locked.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
+    abandoned = WebhookDelivery.objects.filter(
+        shop_id=locked.pk, status=WebhookStatus.PENDING
+    ).update(status=WebhookStatus.GAVE_UP)
+    logger.info("shop %s webhooks off by user %s (%d abandoned)", locked.pk, actor.pk, abandoned)
+    return abandoned
+
+
+# --- Outbox ------------------------------------------------------------------------------
 
 
 def webhook_payload(*, event: JobEvent, job: Job, delivery_id: str) -> dict[str, Any]:
@@ -30,6 +160,10 @@ def webhook_payload(*, event: JobEvent, job: Job, delivery_id: str) -> dict[str,
     }
 
 
+def _queue_delivery(delivery_pk: UUID | str) -> None:
+    async_task(DELIVER_TASK, str(delivery_pk), group="webhooks")
+
+
 def webhook_enqueue(*, event: JobEvent, job: Job) -> WebhookDelivery | None:
     """Write the outbox row in the caller's transaction; send it after commit.
 
@@ -46,8 +180,251 @@ def webhook_enqueue(*, event: JobEvent, job: Job) -> WebhookDelivery | None:
     )
     delivery.next_attempt_at = timezone.now()
     delivery.save(force_insert=True)
-    delivery_pk = str(delivery.pk)
-    transaction.on_commit(
-        lambda: async_task("jobs.webhooks.webhook_deliver_task", delivery_pk, group="webhooks")
-    )
+    delivery_pk = delivery.pk
+    transaction.on_commit(lambda: _queue_delivery(delivery_pk))
     return delivery
+
+
+# --- Signing and sending -----------------------------------------------------------------
+
+
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header value: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>``."""
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def webhook_backoff(attempt_count: int) -> timedelta:
+    """How long to wait after the ``attempt_count``-th failed attempt (30 s, 1 m, 2 m ... 1 h)."""
+    exponent = min(max(attempt_count, 1) - 1, 20)
+    return timedelta(seconds=min(BACKOFF_FIRST_SECONDS * 2**exponent, BACKOFF_MAX_SECONDS))
+
+
+def _retry_window() -> timedelta:
+    return timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
+
+
+def _claim_lease() -> timedelta:
+    # Longer than a task may run (django-q2 kills it at Q_CLUSTER["timeout"]), so a lease
+    # only lapses when its worker is gone; then the sweeper sends the delivery again.
+    return timedelta(seconds=max(2 * settings.Q_CLUSTER.get("timeout", 60), 120))
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failed delivery: the body is never re-sent to another URL."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+@dataclass(frozen=True)
+class _Result:
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+    @property
+    def is_delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> _Result:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+            status_code = response.status
+    except urllib.error.HTTPError as exc:  # a non-2xx answer is a result, not an error
+        status_code = exc.code
+        exc.close()
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        error = f"{type(exc).__name__}: {reason}"[:ERROR_MAX_CHARS]
+    duration_ms = round((time.monotonic() - started) * 1000)
+    return _Result(status_code=status_code, error=error, duration_ms=duration_ms)
+
+
+def _shop_secret(shop: Shop) -> str:
+    """The shop's current secret; one is made for a URL set without one (at sign-up)."""
+    if not shop.webhook_secret:
+        Shop.objects.filter(pk=shop.pk, webhook_secret="").update(webhook_secret=_new_secret())
+        shop.webhook_secret = Shop.objects.values_list("webhook_secret", flat=True).get(pk=shop.pk)
+    return shop.webhook_secret
+
+
+def _earlier_pending(*, job_id: Any, seq: Any) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(
+        event__job_id=job_id, event__seq__lt=seq, status=WebhookStatus.PENDING
+    )
+
+
+def webhook_deliver(*, delivery_pk: UUID | str) -> str:
+    """Try to send one delivery now; return what happened (stored as the task's result).
+
+    Safe to call any number of times, from any worker: only a caller whose conditional
+    UPDATE moves a due ``next_attempt_at`` to its lease sends. A delivery waits while an
+    earlier event of the same job is still pending, so a job's events arrive in ``seq``
+    order. Outcomes: ``delivered``, ``retry``, ``gave_up``, ``webhooks_off``,
+    ``waiting_for_earlier``, ``not_due`` (leased elsewhere, not yet due, or past its window),
+    ``not_pending``, ``missing``.
+    """
+    delivery = WebhookDelivery.objects.select_related("event").filter(pk=delivery_pk).first()
+    if delivery is None:
+        return "missing"
+    if delivery.status != WebhookStatus.PENDING:
+        return "not_pending"
+    # A job's deliveries are created in seq order and never return to pending, so once no
+    # earlier one is pending this stays true: checking before claiming is race-free.
+    if _earlier_pending(job_id=delivery.event.job_id, seq=delivery.event.seq).exists():
+        return "waiting_for_earlier"
+    now = timezone.now()
+    lease_until = now + _claim_lease()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery.pk,
+        status=WebhookStatus.PENDING,
+        next_attempt_at__lte=now,
+        created_at__gt=now - _retry_window(),
+    ).update(next_attempt_at=lease_until)
+    if not claimed:
+        return "not_due"
+
+    shop = Shop.objects.get(pk=delivery.shop_id)  # the URL and secret as they are now
+    if not shop.webhook_url:
+        WebhookDelivery.objects.filter(pk=delivery.pk, next_attempt_at=lease_until).update(
+            status=WebhookStatus.GAVE_UP
+        )
+        _queue_next_of_job(delivery)
+        return "webhooks_off"
+    problem = webhook_url_problem(shop.webhook_url, resolve=True)
+    if problem:
+        result = _Result(status_code=None, error=f"URL refused: {problem}", duration_ms=0)
+    else:
+        body = delivery.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: webhook_signature(
+                secret=_shop_secret(shop), timestamp=int(time.time()), body=body
+            ),
+            "X-Marketplace-Event-Id": str(delivery.pk),
+            "X-Marketplace-Event-Type": f"job.{delivery.event.to_status}",
+            "X-Marketplace-Sequence": str(delivery.event.seq),
+        }
+        result = _post(shop.webhook_url, body, headers)
+    return _record_attempt(delivery, lease_until=lease_until, url=shop.webhook_url, result=result)
+
+
+def _record_attempt(
+    delivery: WebhookDelivery, *, lease_until: datetime, url: str, result: _Result
+) -> str:
+    """Store the attempt and the delivery's next state, if this caller still holds the lease."""
+    with transaction.atomic():
+        row = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        WebhookAttempt.objects.create(
+            delivery=row,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+        )
+        row.attempt_count += 1
+        row.url = url
+        outcome = "lease_lost"  # turned off meanwhile, or this worker outlived its lease
+        if row.status == WebhookStatus.PENDING and row.next_attempt_at == lease_until:
+            now = timezone.now()
+            retry_at = now + webhook_backoff(row.attempt_count)
+            if result.is_delivered:
+                row.status, row.delivered_at, outcome = WebhookStatus.DELIVERED, now, "delivered"
+            elif retry_at > row.created_at + _retry_window():
+                row.status, outcome = WebhookStatus.GAVE_UP, "gave_up"
+            else:
+                row.next_attempt_at, outcome = retry_at, "retry"
+        row.save(
+            update_fields=["attempt_count", "url", "status", "delivered_at", "next_attempt_at"]
+        )
+        if outcome in ("delivered", "gave_up"):
+            transaction.on_commit(lambda: _queue_next_of_job(delivery))
+    if outcome != "delivered":
+        logger.warning(
+            "webhook %s attempt %d: %s (%s)",
+            delivery.pk,
+            row.attempt_count,
+            result.status_code or result.error,
+            outcome,
+        )
+    return outcome
+
+
+def _queue_next_of_job(delivery: WebhookDelivery) -> None:
+    """Send the job's next waiting event now instead of at the next sweep."""
+    next_pk = (
+        WebhookDelivery.objects.filter(
+            event__job_id=delivery.event.job_id,
+            event__seq__gt=delivery.event.seq,
+            status=WebhookStatus.PENDING,
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("event__seq")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if next_pk is not None:
+        _queue_delivery(next_pk)
+
+
+def webhook_sweep(*, limit: int = SWEEP_BATCH) -> dict[str, int]:
+    """Give up deliveries past the retry window; queue a send for each due one.
+
+    Only the first pending delivery of each job is queued (the others wait for it). Queuing
+    twice is harmless: the send claims the row first.
+    """
+    now = timezone.now()
+    expired = WebhookDelivery.objects.filter(
+        status=WebhookStatus.PENDING,
+        created_at__lte=now - _retry_window(),
+        next_attempt_at__lte=now,  # not leased: a running send settles its own row
+    ).update(status=WebhookStatus.GAVE_UP)
+    earlier = _earlier_pending(job_id=OuterRef("event__job_id"), seq=OuterRef("event__seq"))
+    due = list(
+        WebhookDelivery.objects.filter(status=WebhookStatus.PENDING, next_attempt_at__lte=now)
+        .exclude(Exists(earlier))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in due:
+        _queue_delivery(pk)
+    return {"gave_up": expired, "queued": len(due)}
+
+
+# --- Tasks (django-q2) -------------------------------------------------------------------
+
+
+def webhook_deliver_task(delivery_pk: str) -> str:
+    return webhook_deliver(delivery_pk=delivery_pk)
+
+
+def webhook_sweep_task() -> dict[str, int]:
+    return webhook_sweep()
+
+
+# --- Selectors ---------------------------------------------------------------------------
+
+
+def webhook_deliveries_for_shop(
+    *, shop: Shop, status: WebhookStatus | None = None
+) -> QuerySet[WebhookDelivery]:
+    """The shop's deliveries, newest first, with their event and attempts (oldest first)."""
+    deliveries = WebhookDelivery.objects.filter(shop=shop)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    return (
+        deliveries.select_related("event")
+        .prefetch_related(
+            Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("attempted_at", "pk"))
+        )
+        .order_by("-created_at", "-pk")
+    )

@@ -45,6 +45,16 @@ PERIODIC_TASKS += [
     ),
 ]
 
+# Shop webhooks: retries with backoff, and giving up after the retry window.
+PERIODIC_TASKS += [
+    PeriodicTask(
+        name="jobs.webhook_sweep",
+        func="jobs.webhooks.webhook_sweep_task",
+        minutes=1,
+        description="Queue due webhook retries; give up those past WEBHOOK_RETRY_WINDOW_SECONDS.",
+    ),
+]
+
 
 @transaction.atomic
 def schedules_sync() -> list[str]:

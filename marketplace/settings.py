@@ -301,6 +301,9 @@ PROOF_PHOTO_MAX_BYTES = env_int("PROOF_PHOTO_MAX_BYTES", 5 * 1024 * 1024)
 # Shop webhooks: retried with exponential backoff for this long.
 WEBHOOK_RETRY_WINDOW_SECONDS = env_int("WEBHOOK_RETRY_WINDOW_SECONDS", 24 * 3600)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+# Allow http:// webhook URLs and loopback/private targets (local development and tests);
+# off in production, where URLs must be https:// to a public address.
+WEBHOOK_ALLOW_INSECURE_URLS = env_bool("WEBHOOK_ALLOW_INSECURE_URLS", DEBUG)
 
 # Courier positions
 COURIER_STALE_AFTER_SECONDS = env_int("COURIER_STALE_AFTER_SECONDS", 120)

@@ -5,6 +5,7 @@ from django.urls import path
 from jobs.api import courier as courier_api
 from jobs.api import proof as proof_api
 from jobs.api import shop as shop_api
+from jobs.api import webhooks as webhook_api
 
 urlpatterns: list = [
     # Shop side: quotes, posting, reading, cancelling.
@@ -14,6 +15,13 @@ urlpatterns: list = [
     path("jobs/<uuid:pk>/events/", shop_api.JobEventsApi.as_view(), name="job-events"),
     path("jobs/<uuid:pk>/cancel/", shop_api.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<uuid:pk>/repost/", shop_api.JobRepostApi.as_view(), name="job-repost"),
+    # Shop webhooks: configuration and recent deliveries.
+    path("shop/webhook/", webhook_api.ShopWebhookApi.as_view(), name="shop-webhook"),
+    path(
+        "shop/webhook/deliveries/",
+        webhook_api.ShopWebhookDeliveryListApi.as_view(),
+        name="shop-webhook-deliveries",
+    ),
 ]
 
 # Courier steps and proof of delivery.
