@@ -55,6 +55,16 @@ PERIODIC_TASKS += [
     ),
 ]
 
+# Dispatch: overdue offers expire and their jobs move on; lost dispatch tasks are re-run.
+PERIODIC_TASKS += [
+    PeriodicTask(
+        name="jobs.offer_sweep",
+        func="jobs.dispatch.offers_sweep_task",
+        minutes=1,
+        description="Expire offers past their deadline and re-drive dispatch for their jobs.",
+    ),
+]
+
 
 @transaction.atomic
 def schedules_sync() -> list[str]:

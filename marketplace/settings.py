@@ -323,6 +323,9 @@ DISPATCH_BROADCAST_SIZE = env_int("DISPATCH_BROADCAST_SIZE", 5)
 DISPATCH_CANDIDATES = env_int("DISPATCH_CANDIDATES", 10)
 DISPATCH_RADII_M = [int(r) for r in env_list("DISPATCH_RADII_M", "3000,6000,12000")]
 OFFER_TTL_SECONDS = env_int("OFFER_TTL_SECONDS", 30)
+# When every courier in reach holds another offer, dispatch tries the job again this much
+# later instead of giving up (django-q2's scheduler adds up to ~30 s).
+DISPATCH_RETRY_SECONDS = env_int("DISPATCH_RETRY_SECONDS", 5)
 # Candidate score (lower is better): travel minutes to pickup, stars below 5, and the
 # share of recent offers declined or ignored, each times its weight.
 MATCH_WEIGHT_TRAVEL_MINUTES = env_float("MATCH_WEIGHT_TRAVEL_MINUTES", 1.0)

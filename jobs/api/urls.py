@@ -3,6 +3,7 @@
 from django.urls import path
 
 from jobs.api import courier as courier_api
+from jobs.api import offers as offers_api
 from jobs.api import proof as proof_api
 from jobs.api import shop as shop_api
 from jobs.api import webhooks as webhook_api
@@ -63,4 +64,19 @@ urlpatterns += [
         name="job-photo",
     ),
     path("jobs/<uuid:pk>/pin/unlock/", proof_api.JobPinUnlockApi.as_view(), name="job-pin-unlock"),
+]
+
+# Dispatch: the courier's offers.
+urlpatterns += [
+    path("courier/offers/", offers_api.CourierOfferListApi.as_view(), name="courier-offers"),
+    path(
+        "courier/offers/<uuid:offer_id>/accept/",
+        offers_api.CourierOfferAcceptApi.as_view(),
+        name="courier-offer-accept",
+    ),
+    path(
+        "courier/offers/<uuid:offer_id>/decline/",
+        offers_api.CourierOfferDeclineApi.as_view(),
+        name="courier-offer-decline",
+    ),
 ]

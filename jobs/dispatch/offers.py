@@ -1,0 +1,237 @@
+"""Offer answers: accept (exactly once), decline, expire and withdraw, and the courier's list.
+
+Every change of an offer's status is a conditional ``UPDATE … WHERE status = 'pending'``,
+so an offer is answered at most once whatever runs at the same time. Lock order, where
+more than one row is locked: job, then offers, then courier. Nothing here waits on a
+courier row while holding another courier row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, FloatField, QuerySet, Value
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+from django_q.tasks import async_task
+from rest_framework import status
+
+from couriers.models import Courier, CourierStatus
+from jobs.dispatch.payloads import WithdrawReason, offer_withdrawn_frame
+from jobs.lifecycle import job_transition
+from jobs.models import Job, JobStatus, Offer, OfferStatus
+from marketplace.api.errors import ApplicationError, ConflictError
+from marketplace.realtime.broadcast import broadcast_on_commit
+from marketplace.realtime.groups import courier_group
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_TASK = "jobs.dispatch.dispatch_job_task"
+# Courier.acceptance_rate is an exponential moving average of answers: accept = 1,
+# decline or no answer = 0. With 0.1 the last ~10 offers carry most of the weight.
+ACCEPTANCE_EMA_WEIGHT = 0.1
+
+
+class OfferNotFound(ApplicationError):
+    code = "not_found"
+    status_code = status.HTTP_404_NOT_FOUND
+    default_message = "No such offer."
+
+
+class OfferNoLongerAvailable(ConflictError):
+    code = "offer_no_longer_available"
+    default_message = "This offer is no longer available."
+
+
+def offers_pending_for_courier(*, courier: Courier, now: datetime | None = None) -> QuerySet[Offer]:
+    """The courier's offers they can still accept, soonest deadline first (with their jobs)."""
+    now = now or timezone.now()
+    return (
+        Offer.objects.filter(
+            courier=courier,
+            status=OfferStatus.PENDING,
+            expires_at__gt=now,
+            job__status=JobStatus.PENDING,
+        )
+        .select_related("job")
+        .order_by("expires_at", "pk")
+    )
+
+
+def acceptance_rate_after(answer: float) -> Greatest:
+    """``acceptance_rate`` moved towards ``answer`` (1 accepted, 0 not), as an F() update."""
+    rate = F("acceptance_rate") * (1 - ACCEPTANCE_EMA_WEIGHT) + ACCEPTANCE_EMA_WEIGHT * answer
+    # Clamped: float rounding must never trip the 0..1 check constraint.
+    return Greatest(
+        Value(0.0), Least(Value(1.0), rate, output_field=FloatField()), output_field=FloatField()
+    )
+
+
+def queue_dispatch(job_pk: object) -> None:
+    """Run a dispatch pass for the job once the current transaction commits."""
+    pk = str(job_pk)
+    transaction.on_commit(lambda: async_task(DISPATCH_TASK, pk, group="dispatch"))
+
+
+def _offer_job_pk(*, offer_pk: UUID | str, courier: Courier) -> UUID:
+    job_pk = (
+        Offer.objects.filter(pk=offer_pk, courier=courier).values_list("job_id", flat=True).first()
+    )
+    if job_pk is None:  # unknown, or someone else's: the same answer either way
+        raise OfferNotFound()
+    return job_pk
+
+
+def _redrive_if_overdue(*, offer_pk: UUID | str, job_pk: UUID, now: datetime) -> None:
+    """An answer came after the deadline and the sweeper has not run yet: move on now."""
+    if Offer.objects.filter(pk=offer_pk, status=OfferStatus.PENDING, expires_at__lte=now).exists():
+        queue_dispatch(job_pk)
+
+
+def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
+    """Take the offered job: exactly one courier wins it, whatever races.
+
+    One transaction: lock the job row; the job must still be pending; a conditional
+    UPDATE moves this courier's offer pending → accepted only while it has not expired;
+    another claims the courier available → busy (a courier holds one job, and one who went
+    offline must come back online first); then ``job_transition`` assigns the job and the
+    job's other pending offers are withdrawn (``offer_withdrawn`` frames on commit).
+    The constraints offer_one_accepted_per_job and job_one_active_job_per_courier back
+    this up. Raises ``OfferNotFound`` (404) for an unknown or someone else's offer and
+    ``OfferNoLongerAvailable`` (409) when it expired, was answered, withdrawn or taken.
+    """
+    job_pk = _offer_job_pk(offer_pk=offer_pk, courier=courier)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            job = Job.objects.select_for_update(of=("self",)).get(pk=job_pk)
+            if job.status != JobStatus.PENDING:
+                raise OfferNoLongerAvailable("The job has been taken or is no longer offered.")
+            claimed = Offer.objects.filter(
+                pk=offer_pk, courier=courier, status=OfferStatus.PENDING, expires_at__gt=now
+            ).update(status=OfferStatus.ACCEPTED, responded_at=now)
+            if not claimed:
+                raise OfferNoLongerAvailable("This offer expired or was already answered.")
+            is_free = Courier.objects.filter(pk=courier.pk, status=CourierStatus.AVAILABLE).update(
+                status=CourierStatus.BUSY, acceptance_rate=acceptance_rate_after(1.0)
+            )
+            if not is_free:
+                raise OfferNoLongerAvailable(
+                    "You can accept an offer only while online and not on another job."
+                )
+            try:
+                job_transition(job=job, to=JobStatus.ASSIGNED, actor=courier.user, courier=courier)
+            except IntegrityError as exc:  # an active job the status did not show
+                raise OfferNoLongerAvailable("You already hold an active job.") from exc
+            offers_withdraw(
+                Offer.objects.filter(job_id=job_pk).exclude(pk=offer_pk),
+                reason=WithdrawReason.TAKEN,
+            )
+    except OfferNoLongerAvailable:
+        _redrive_if_overdue(offer_pk=offer_pk, job_pk=job_pk, now=now)
+        raise
+    return Offer.objects.select_related("job").get(pk=offer_pk)
+
+
+def offer_decline(*, offer_pk: UUID | str, courier: Courier, reason: str = "") -> Offer:
+    """Say no to an offer; dispatch moves on at once (next candidate or next round).
+
+    A conditional UPDATE pending → declined, only before the deadline and while the job is
+    still pending; then the job's dispatch pass is queued on commit (it waits while other
+    offers of a broadcast are still open). Raises ``OfferNotFound`` (404) or
+    ``OfferNoLongerAvailable`` (409) like ``offer_accept``.
+    """
+    job_pk = _offer_job_pk(offer_pk=offer_pk, courier=courier)
+    now = timezone.now()
+    with transaction.atomic():
+        declined = Offer.objects.filter(
+            pk=offer_pk,
+            courier=courier,
+            status=OfferStatus.PENDING,
+            expires_at__gt=now,
+            job__status=JobStatus.PENDING,
+        ).update(status=OfferStatus.DECLINED, responded_at=now, decline_reason=reason)
+        if declined:
+            Courier.objects.filter(pk=courier.pk).update(acceptance_rate=acceptance_rate_after(0.0))
+            queue_dispatch(job_pk)
+    if not declined:
+        _redrive_if_overdue(offer_pk=offer_pk, job_pk=job_pk, now=now)
+        raise OfferNoLongerAvailable("This offer expired, was already answered or was withdrawn.")
+    return Offer.objects.select_related("job").get(pk=offer_pk)
+
+
+def _close(offers: QuerySet[Offer], *, to: OfferStatus) -> list[tuple[UUID, UUID, int]]:
+    """Move the pending ones among ``offers`` to ``to``; return (offer, job, courier) ids.
+
+    The rows are locked in id order first, so an answer racing this one waits and then
+    finds the offer no longer pending.
+    """
+    rows = list(
+        offers.filter(status=OfferStatus.PENDING)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "job_id", "courier_id")
+    )
+    if rows:
+        Offer.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(status=to)
+    return rows
+
+
+def offers_withdraw(offers: QuerySet[Offer], *, reason: str) -> list[UUID]:
+    """Withdraw the pending ones among ``offers`` and tell their couriers on commit.
+
+    Call with the offers' job rows locked. Returns the withdrawn offers' ids.
+    """
+    rows = _close(offers, to=OfferStatus.WITHDRAWN)
+    for offer_pk, job_pk, courier_pk in rows:
+        frame = offer_withdrawn_frame(offer_pk=offer_pk, job_pk=job_pk, reason=reason)
+        broadcast_on_commit([courier_group(courier_pk)], frame)
+    return [pk for pk, _, _ in rows]
+
+
+def offers_expire(offers: QuerySet[Offer], *, now: datetime) -> list[UUID]:
+    """Expire the pending ones among ``offers`` whose deadline has passed.
+
+    Each counts as "not accepted" in its courier's acceptance rate, and the courier is
+    told (``offer_withdrawn``, reason ``expired``). Call with the job rows locked.
+    """
+    rows = _close(offers.filter(expires_at__lte=now), to=OfferStatus.EXPIRED)
+    if rows:
+        courier_pks = sorted({courier_pk for _, _, courier_pk in rows})
+        Courier.objects.filter(pk__in=courier_pks).update(
+            acceptance_rate=acceptance_rate_after(0.0)
+        )
+    for offer_pk, job_pk, courier_pk in rows:
+        frame = offer_withdrawn_frame(
+            offer_pk=offer_pk, job_pk=job_pk, reason=WithdrawReason.EXPIRED
+        )
+        broadcast_on_commit([courier_group(courier_pk)], frame)
+    return [pk for pk, _, _ in rows]
+
+
+def offers_withdraw_for_courier(*, courier: Courier) -> list[UUID]:
+    """Withdraw a courier's pending offers (they went offline) and move those jobs on.
+
+    For the availability service to call when a courier goes offline; without it their
+    offers simply expire, and an accept from an offline courier is refused anyway.
+    """
+    withdrawn: list[UUID] = []
+    job_pks = set(
+        Offer.objects.filter(courier=courier, status=OfferStatus.PENDING).values_list(
+            "job_id", flat=True
+        )
+    )
+    for job_pk in sorted(job_pks):
+        with transaction.atomic():
+            Job.objects.select_for_update(of=("self",)).filter(pk=job_pk).first()
+            pks = offers_withdraw(
+                Offer.objects.filter(job_id=job_pk, courier=courier),
+                reason=WithdrawReason.COURIER_UNAVAILABLE,
+            )
+            if pks:
+                queue_dispatch(job_pk)
+            withdrawn.extend(pks)
+    return withdrawn

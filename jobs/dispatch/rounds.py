@@ -1,0 +1,253 @@
+"""Dispatch passes: offer a pending job to the next courier(s), widen the radius, give up.
+
+A pass runs with the job row locked, so duplicate or concurrent passes for one job queue
+behind each other and the second finds the offers the first made (and does nothing while
+they are open). Each round searches ``DISPATCH_RADII_M[job.dispatch_round]`` around the
+pickup. A round offers at most ``DISPATCH_CANDIDATES`` couriers one after another
+(sequential mode) or one wave of the top ``DISPATCH_BROADCAST_SIZE`` at once, first accept
+wins (broadcast mode); then, or as soon as nobody is left within its radius, the next
+round widens the radius. After the last round the job becomes ``unassigned``, unless
+couriers were in reach but all engaged with other offers: then the job keeps its round and
+waits, and a follow-up pass runs ``DISPATCH_RETRY_SECONDS`` later.
+
+A courier holds at most one open offer at a time: a pass skips couriers with an open
+offer for another job, and two passes never offer the same courier at once (each takes a
+transaction-level advisory lock per courier with ``pg_try_advisory_xact_lock`` and skips
+couriers another pass holds, so passes never wait on each other and cannot deadlock).
+A courier is offered a job at most once (the (job, courier) constraint), also across a
+re-post.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+from django_q.models import Schedule
+
+from couriers.selectors import RankedCourier, couriers_ranked_for_pickup
+from jobs.dispatch.offers import DISPATCH_TASK, offers_expire, offers_withdraw
+from jobs.dispatch.payloads import WithdrawReason, offer_frame
+from jobs.lifecycle import job_transition
+from jobs.models import DispatchMode, Job, JobEvent, JobStatus, Offer, OfferStatus
+from marketplace.realtime.broadcast import broadcast_on_commit
+from marketplace.realtime.groups import courier_group
+
+logger = logging.getLogger(__name__)
+
+# First key of the two-int advisory locks that reserve a courier while a pass offers them
+# a job (the second is the courier's id).
+COURIER_OFFER_LOCK = 7_301
+# The expiry follow-up runs this long after the deadline, so the offer is surely overdue.
+EXPIRY_FOLLOW_UP_DELAY = timedelta(seconds=1)
+# How often a pass asks the selector again when every candidate it got is engaged.
+_CANDIDATE_FETCHES = 3
+
+
+class Outcome:
+    OFFERED = "offered"
+    WAITING = "waiting"  # open offers: wait for answers or their deadline
+    COURIERS_ENGAGED = "couriers_engaged"  # couriers in reach all hold other offers: retry
+    UNASSIGNED = "unassigned"
+    NOT_PENDING = "not_pending"
+    MISSING = "missing"
+
+
+@dataclass
+class DispatchResult:
+    outcome: str
+    dispatch_round: int = 0
+    offers: list[Offer] = field(default_factory=list)
+    expired: list[UUID] = field(default_factory=list)
+
+
+def dispatch_mode_for(job: Job) -> DispatchMode:
+    """The job's own mode if set, else its zone's, else the DISPATCH_MODE setting."""
+    return DispatchMode(job.dispatch_mode or job.zone.dispatch_mode or settings.DISPATCH_MODE)
+
+
+def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
+    """One dispatch pass for a job; idempotent, safe to run any number of times at once.
+
+    Locks the job row. A job that left ``pending`` gets its open offers withdrawn and
+    nothing else. Otherwise overdue offers expire; while any offer is still open the pass
+    waits; else it offers the job to the next courier(s), or makes it ``unassigned`` when
+    the last round found nobody.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("zone")
+            .filter(pk=job_pk)
+            .first()
+        )
+        if job is None:
+            return DispatchResult(Outcome.MISSING)
+        offers = Offer.objects.filter(job=job)
+        if job.status != JobStatus.PENDING:
+            offers_withdraw(offers, reason=WithdrawReason.JOB_UNAVAILABLE)
+            return DispatchResult(Outcome.NOT_PENDING, job.dispatch_round)
+        expired = offers_expire(offers, now=now)
+        if offers.filter(status=OfferStatus.PENDING).exists():
+            return DispatchResult(Outcome.WAITING, job.dispatch_round, expired=expired)
+        # A courier who dropped the job kept an accepted offer; it no longer stands.
+        offers.filter(status=OfferStatus.ACCEPTED).update(status=OfferStatus.WITHDRAWN)
+
+        mode = dispatch_mode_for(job)
+        first_round = job.dispatch_round
+        made, saw_engaged = _offer_next(job, mode=mode, now=now)
+        if made:
+            job.dispatch_mode = mode
+            job.save(update_fields=["dispatch_round", "dispatch_mode", "updated_at"])
+            _announce(job, made)
+            return DispatchResult(Outcome.OFFERED, job.dispatch_round, made, expired)
+        if saw_engaged:
+            job.dispatch_round = first_round
+            _follow_up(job, at=now + timedelta(seconds=settings.DISPATCH_RETRY_SECONDS))
+            return DispatchResult(Outcome.COURIERS_ENGAGED, first_round, expired=expired)
+
+        rounds = len(settings.DISPATCH_RADII_M)
+        job_transition(
+            job=job,
+            to=JobStatus.UNASSIGNED,
+            actor=None,
+            reason="No courier accepted the job.",
+            data={"rounds": rounds, "offers": offers.count()},
+            changes={"dispatch_round": job.dispatch_round, "dispatch_mode": mode},
+        )
+        return DispatchResult(Outcome.UNASSIGNED, job.dispatch_round, expired=expired)
+
+
+def _cycle_started_at(job: Job) -> datetime | None:
+    """When the job last became pending: offers before that belong to an earlier cycle."""
+    return (
+        JobEvent.objects.filter(job=job, to_status=JobStatus.PENDING)
+        .order_by("-seq")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def _offer_next(job: Job, *, mode: DispatchMode, now: datetime) -> tuple[list[Offer], bool]:
+    """Create the next offers, advancing ``job.dispatch_round`` past exhausted rounds.
+
+    Returns the offers and whether any courier in reach was skipped as engaged.
+    """
+    radii = settings.DISPATCH_RADII_M
+    is_sequential = mode == DispatchMode.SEQUENTIAL
+    per_round = settings.DISPATCH_CANDIDATES if is_sequential else settings.DISPATCH_BROADCAST_SIZE
+    offers = Offer.objects.filter(job=job)
+    offered = set(offers.values_list("courier_id", flat=True))
+    cycle_start = _cycle_started_at(job)
+    this_cycle = offers.filter(created_at__gte=cycle_start) if cycle_start else offers
+    made_in_round = dict(
+        this_cycle.values_list("dispatch_round")
+        .annotate(n=Count("pk"))
+        .values_list("dispatch_round", "n")
+    )
+    saw_engaged = False
+    while job.dispatch_round < len(radii):
+        left = per_round - made_in_round.get(job.dispatch_round, 0)
+        if left > 0:
+            chosen, engaged = _reserve_candidates(
+                job,
+                radius_m=radii[job.dispatch_round],
+                wanted=1 if is_sequential else left,
+                exclude_pks=offered,
+                now=now,
+            )
+            saw_engaged = saw_engaged or engaged
+            if chosen:
+                expires_at = now + timedelta(seconds=settings.OFFER_TTL_SECONDS)
+                made = Offer.objects.bulk_create(
+                    Offer(
+                        job=job,
+                        courier=ranked.courier,
+                        dispatch_round=job.dispatch_round,
+                        distance_m=round(ranked.distance_m),
+                        score=ranked.score,
+                        expires_at=expires_at,
+                    )
+                    for ranked in chosen
+                )
+                return made, saw_engaged
+        job.dispatch_round += 1
+    return [], saw_engaged
+
+
+def _reserve_candidates(
+    job: Job, *, radius_m: float, wanted: int, exclude_pks: Collection[int], now: datetime
+) -> tuple[list[RankedCourier], bool]:
+    """The best ``wanted`` matchable couriers within ``radius_m`` who are free to be offered.
+
+    Free: no open offer for another job, and no other pass offering them right now (the
+    advisory lock, held until this transaction ends, also covers the offer insert).
+    Also says whether any courier in reach was skipped as engaged.
+    """
+    saw_engaged = False
+    excluded = set(exclude_pks)
+    limit = max(settings.DISPATCH_CANDIDATES, wanted)
+    for _ in range(_CANDIDATE_FETCHES):
+        ranked = couriers_ranked_for_pickup(
+            point=job.pickup_point,
+            radius_m=radius_m,
+            package_size=job.package_size,
+            limit=limit,
+            exclude_pks=excluded,
+        )
+        if not ranked:
+            return [], saw_engaged
+        reserved = _try_lock_couriers([r.courier.pk for r in ranked])
+        engaged = set(
+            Offer.objects.filter(
+                courier_id__in=reserved, status=OfferStatus.PENDING, expires_at__gt=now
+            ).values_list("courier_id", flat=True)
+        )
+        free = [r for r in ranked if r.courier.pk in reserved and r.courier.pk not in engaged]
+        saw_engaged = saw_engaged or len(free) < len(ranked)
+        if free or len(ranked) < limit:
+            return free[:wanted], saw_engaged
+        excluded.update(r.courier.pk for r in ranked)
+    return [], saw_engaged
+
+
+def _try_lock_couriers(courier_pks: list[int]) -> set[int]:
+    """The couriers among ``courier_pks`` whose offer lock this transaction now holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM unnest(%s::bigint[]) AS t(id) "
+            "WHERE pg_try_advisory_xact_lock(%s, id::int)",
+            [courier_pks, COURIER_OFFER_LOCK],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _announce(job: Job, offers: list[Offer]) -> None:
+    """Send each courier their offer on commit, and schedule a pass after the deadline."""
+    for offer in offers:
+        broadcast_on_commit([courier_group(offer.courier_id)], offer_frame(offer, job))
+    _follow_up(job, at=max(o.expires_at for o in offers) + EXPIRY_FOLLOW_UP_DELAY)
+
+
+def _follow_up(job: Job, *, at: datetime) -> None:
+    """A dispatch pass for ``job`` at ``at``, as a django-q2 ``ONCE`` schedule.
+
+    A database row, so it survives worker restarts; the cluster's scheduler checks for due
+    schedules every ~30 s, and deletes the row once it has queued the task.
+    """
+    Schedule.objects.create(
+        name=f"dispatch follow-up {job.pk}",
+        func=DISPATCH_TASK,
+        args=repr(str(job.pk)),
+        schedule_type=Schedule.ONCE,
+        repeats=-1,
+        next_run=at,
+    )
