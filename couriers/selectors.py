@@ -14,29 +14,52 @@ from django.utils import timezone
 from couriers.models import CAPACITY_RANK, Capacity, Courier, CourierStatus
 from marketplace.routing import straight_line_seconds
 
-# The K nearest matchable couriers by KNN (`<->` on the partial GiST index
-# courier_matchable_point_gist), then exact spheroid distances for just those K. Taking the
-# K nearest first and dropping any beyond the radius afterwards gives the K nearest within
-# the radius, without the ST_DWithin + ORDER BY ST_Distance plan that sorts every courier
-# in the circle. The point is a constant geography literal: casting the column would stop
-# the index being used. No row locks here: KNN with FOR UPDATE fails in PostGIS 3.3
-# ("attempted to lock invisible tuple"); callers claim couriers by primary key afterwards.
-_NEAREST_SQL = """
-WITH nearest AS (
-    SELECT id
+# Two index probes on the partial GiST index courier_matchable_point_gist:
+#
+# 1. KNN (`ORDER BY current_point <-> point LIMIT k`) finds the k nearest matchable
+#    couriers. For geography, `<->` is the distance on a sphere, which differs from the
+#    WGS 84 spheroid by up to 0.56 % depending on direction (N-S vs E-W), so two couriers
+#    a few metres apart in distance can swap places: k nearest on the sphere is not always
+#    k nearest on the spheroid.
+# 2. The k-th nearest on the spheroid is no farther than the farthest of those k (call it
+#    G), and a spheroid distance is never below 0.9944 x the sphere distance, so every
+#    true answer lies within G / 0.99 on the sphere: an ST_DWithin (index) range scan of
+#    that circle, capped at the radius, then exact spheroid distances, nearest first.
+#
+# Both steps keep the column bare and the point a constant geography literal (casting
+# the column would stop the index being used). The circle holds k plus a handful of
+# couriers, so this costs about two KNN probes, not the ST_DWithin + ORDER BY ST_Distance
+# plan that sorts every courier within the radius. No row locks here: KNN with FOR UPDATE
+# fails in PostGIS 3.3 ("attempted to lock invisible tuple"); callers claim couriers by
+# primary key afterwards.
+_MATCHABLE = """
+    status = %(available)s
+    AND is_position_trusted
+    AND position_recorded_at >= %(fresh_after)s
+    AND capacity = ANY(%(fits)s)
+    AND NOT (id = ANY(%(exclude)s))
+"""
+_NEAREST_SQL = f"""
+WITH knn AS (
+    SELECT current_point
     FROM couriers_courier
-    WHERE status = %(available)s
-      AND is_position_trusted
-      AND position_recorded_at >= %(fresh_after)s
-      AND capacity = ANY(%(fits)s)
-      AND NOT (id = ANY(%(exclude)s))
+    WHERE {_MATCHABLE}
     ORDER BY current_point <-> %(point)s::geography
     LIMIT %(limit)s
+), bound AS (
+    SELECT LEAST(
+        %(radius_m)s::float8,
+        COALESCE(MAX(ST_Distance(current_point, %(point)s::geography, true)), 0)
+    ) / 0.99 AS sphere_m
+    FROM knn
 )
 SELECT c.*, ST_Distance(c.current_point, %(point)s::geography, true) AS distance_m
-FROM nearest JOIN couriers_courier c USING (id)
-WHERE ST_Distance(c.current_point, %(point)s::geography, true) <= %(radius_m)s
+FROM couriers_courier c
+WHERE {_MATCHABLE}
+  AND ST_DWithin(c.current_point, %(point)s::geography, (SELECT sphere_m FROM bound), false)
+  AND ST_Distance(c.current_point, %(point)s::geography, true) <= %(radius_m)s
 ORDER BY distance_m, c.id
+LIMIT %(limit)s
 """
 
 
