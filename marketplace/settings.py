@@ -269,6 +269,7 @@ SPECTACULAR_SETTINGS = {
         "CourierStatusEnum": "couriers.models.CourierStatus",
         "VehicleEnum": "couriers.models.Vehicle",
         "CapacityEnum": "couriers.models.Capacity",
+        "WebhookStatusEnum": "jobs.models.WebhookStatus",
     },
 }
 

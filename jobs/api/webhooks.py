@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -111,6 +111,7 @@ class ShopWebhookDeliveryListApi(APIView):
         def get_event_type(self, delivery: WebhookDelivery) -> str:
             return f"job.{delivery.event.to_status}"
 
+        @extend_schema_field(serializers.DateTimeField(allow_null=True))
         def get_next_attempt_at(self, delivery: WebhookDelivery) -> str | None:
             if delivery.status != WebhookStatus.PENDING:
                 return None

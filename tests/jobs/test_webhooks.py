@@ -23,7 +23,13 @@ from rest_framework.test import APIClient
 from couriers.models import CourierStatus
 from jobs.lifecycle import job_transition
 from jobs.models import Job, JobStatus, WebhookDelivery, WebhookStatus
-from jobs.webhooks import webhook_backoff, webhook_deliver, webhook_signature, webhook_sweep
+from jobs.webhooks import (
+    webhook_backoff,
+    webhook_deliver,
+    webhook_signature,
+    webhook_sweep,
+    webhook_url_problem,
+)
 from marketplace.health import check_worker
 from marketplace.models import Shop, User
 from tests.concurrency import race
@@ -309,6 +315,24 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     assert header == (
         "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
     )
+
+
+def test_the_reference_check_refuses_a_stale_timestamp() -> None:
+    body = b'{"a":1}'
+    stale = webhook_signature(secret="whsec_test", timestamp=int(time.time()) - 301, body=body)
+    fresh = webhook_signature(secret="whsec_test", timestamp=int(time.time()), body=body)
+    assert not verify_signature(secret="whsec_test", header=stale, body=body)
+    assert verify_signature(secret="whsec_test", header=fresh, body=body)
+
+
+def test_at_send_time_production_also_resolves_the_host(settings: Any) -> None:
+    settings.WEBHOOK_ALLOW_INSECURE_URLS = False
+    url = "https://hooks.example.invalid/mp"  # .invalid never resolves (RFC 2606)
+
+    assert webhook_url_problem(url) is None  # the endpoint does not look names up
+    problem = webhook_url_problem(url, resolve=True)
+    assert problem is not None
+    assert problem.startswith("Cannot resolve hooks.example.invalid")
 
 
 def test_the_secret_in_use_is_the_current_one_at_send_time(
