@@ -1,0 +1,331 @@
+"""Admin for zones (area as GeoJSON or WKT with an offline Leaflet map), quotes and jobs.
+
+Jobs and quotes are read-only here: a job's status changes only through job_transition,
+so the admin shows the job and its events and never edits them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, LinearRing, MultiPolygon, Polygon
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from couriers.models import Capacity, Vehicle
+from jobs.models import Job, JobEvent, Quote, ServiceZone
+
+# --- The zone's area: text in, MultiPolygon out -------------------------------------------
+
+
+def _ring(coordinates: Any) -> LinearRing:
+    if not isinstance(coordinates, list) or len(coordinates) < 4:
+        raise ValidationError("Each ring needs at least 4 positions (the first repeated last).")
+    points = []
+    for position in coordinates:
+        if (
+            not isinstance(position, list)
+            or len(position) < 2
+            or not all(isinstance(n, int | float) and not isinstance(n, bool) for n in position[:2])
+        ):
+            raise ValidationError("Each position must be [longitude, latitude] numbers.")
+        points.append((float(position[0]), float(position[1])))
+    if points[0] != points[-1]:
+        raise ValidationError("Each ring must end where it starts.")
+    return LinearRing(points)
+
+
+def _polygon(rings: Any) -> Polygon:
+    if not isinstance(rings, list) or not rings:
+        raise ValidationError("A polygon needs at least one ring.")
+    return Polygon(*[_ring(ring) for ring in rings])
+
+
+def _from_geojson(data: Any) -> MultiPolygon:
+    """Polygon, MultiPolygon, or a Feature of one, built with GEOS (no GDAL, no CRS text)."""
+    if not isinstance(data, dict):
+        raise ValidationError("GeoJSON must be an object.")
+    if "crs" in data:
+        raise ValidationError("Leave out 'crs': coordinates are always WGS 84 (EPSG:4326).")
+    if data.get("type") == "Feature":
+        return _from_geojson(data.get("geometry"))
+    kind, coordinates = data.get("type"), data.get("coordinates")
+    if kind == "Polygon":
+        return MultiPolygon(_polygon(coordinates), srid=4326)
+    if kind == "MultiPolygon":
+        if not isinstance(coordinates, list) or not coordinates:
+            raise ValidationError("A MultiPolygon needs at least one polygon.")
+        return MultiPolygon(*[_polygon(rings) for rings in coordinates], srid=4326)
+    raise ValidationError(f"Expected a Polygon or MultiPolygon, not {kind!r}.")
+
+
+def _from_wkt(text: str) -> MultiPolygon:
+    """POLYGON or MULTIPOLYGON well-known text (optionally SRID=4326;), read by GEOS."""
+    upper = text.upper()
+    if upper.startswith("SRID="):
+        srid_text, _, text = text.partition(";")
+        if srid_text.strip().upper() != "SRID=4326":
+            raise ValidationError("Only SRID=4326 (WGS 84) is accepted.")
+        upper = text.strip().upper()
+    if not upper.startswith(("POLYGON", "MULTIPOLYGON")):
+        raise ValidationError("Expected GeoJSON, or WKT starting with POLYGON or MULTIPOLYGON.")
+    try:
+        geometry = GEOSGeometry(text.strip(), srid=4326)
+    except (GEOSException, ValueError) as exc:
+        raise ValidationError(f"Not valid WKT: {exc}") from None
+    if isinstance(geometry, Polygon):
+        return MultiPolygon(geometry, srid=4326)
+    return geometry
+
+
+def parse_area(text: str) -> MultiPolygon:
+    """A zone area from GeoJSON or WKT text: valid, in range, SRID 4326."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+        area = _from_geojson(data)
+    else:
+        area = _from_wkt(text)
+    if area.empty:
+        raise ValidationError("The area is empty.")
+    for lng, lat in (coords[:2] for polygon in area.coords for ring in polygon for coords in ring):
+        if not (math.isfinite(lng) and math.isfinite(lat)):
+            raise ValidationError("Coordinates must be finite numbers.")
+        if not (-180 <= lng <= 180 and -90 <= lat <= 90):
+            raise ValidationError(
+                "Coordinates must be [longitude, latitude] within [-180, 180] and [-90, 90]."
+            )
+    if not area.valid:
+        raise ValidationError(f"The area is not a valid polygon: {area.valid_reason}.")
+    return area
+
+
+class ZoneAreaWidget(forms.Textarea):
+    """A GeoJSON/WKT textarea with a Leaflet map that shows it and can draw it.
+
+    Everything is served from our static files (Leaflet and Leaflet.draw ship with
+    django-leaflet); tiles are drawn only when MAP_TILE_URL is set.
+    """
+
+    template_name = "jobs/widgets/zone_area.html"
+
+    class Media:
+        css = {"all": ["leaflet/leaflet.css", "leaflet/draw/leaflet.draw.css"]}
+        js = ["leaflet/leaflet.js", "leaflet/draw/leaflet.draw.js", "jobs/zone_area_widget.js"]
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs={"rows": 12, "cols": 80, "spellcheck": "false", **(attrs or {})})
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, GEOSGeometry):
+            return json.dumps(json.loads(value.json))
+        return super().format_value(value)
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["map"] = {
+            "tile_url": settings.MAP_TILE_URL,
+            "attribution": settings.MAP_TILE_ATTRIBUTION,
+        }
+        return context
+
+
+class ZoneAreaField(forms.CharField):
+    widget = ZoneAreaWidget
+
+    def prepare_value(self, value: Any) -> Any:
+        return value
+
+    def to_python(self, value: Any) -> MultiPolygon | None:
+        if isinstance(value, GEOSGeometry):
+            return value
+        text = super().to_python(value)
+        if not text:
+            return None
+        return parse_area(text)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(data) != initial
+        except ValidationError:
+            return True
+
+
+def _factors(value: Any, keys: list[str], minimum: Decimal, what: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValidationError(f'An object of {what} factors, e.g. {{"{keys[0]}": "1.00"}}.')
+    missing = sorted(set(keys) - set(value))
+    unknown = sorted(set(value) - set(keys))
+    if missing or unknown:
+        raise ValidationError(
+            f"Give exactly these keys: {', '.join(keys)}"
+            + (f" (missing {', '.join(missing)})" if missing else "")
+            + (f" (unknown {', '.join(unknown)})" if unknown else "")
+            + "."
+        )
+    cleaned = {}
+    for key in keys:
+        raw = value[key]
+        try:
+            factor = Decimal(str(raw)) if not isinstance(raw, bool) else None
+        except InvalidOperation:
+            factor = None
+        if factor is None or not factor.is_finite() or factor < minimum or factor > 100:
+            raise ValidationError(f"{key}: a number from {minimum} to 100.")
+        cleaned[key] = str(factor.quantize(Decimal("0.01")))
+    return cleaned
+
+
+class ServiceZoneForm(forms.ModelForm):
+    area = ZoneAreaField(
+        help_text=(
+            "GeoJSON (Polygon, MultiPolygon, or a Feature of one; [longitude, latitude]) or "
+            "WKT (POLYGON/MULTIPOLYGON), WGS 84. Paste it, or draw on the map."
+        )
+    )
+
+    class Meta:
+        model = ServiceZone
+        fields = [
+            "name",
+            "is_active",
+            "area",
+            "currency",
+            "base_fee_minor",
+            "per_km_minor",
+            "minimum_fee_minor",
+            "size_factors",
+            "vehicle_factors",
+            "surge_cap",
+            "platform_fee_percent",
+            "cancellation_fee_minor",
+            "dispatch_mode",
+        ]
+
+    def clean_currency(self) -> str:
+        currency = self.cleaned_data["currency"].strip().lower()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ValidationError("A three-letter ISO 4217 code, e.g. eur.")
+        return currency
+
+    def clean_size_factors(self) -> dict[str, str]:
+        return _factors(
+            self.cleaned_data["size_factors"], Capacity.values, Decimal(1), "package size"
+        )
+
+    def clean_vehicle_factors(self) -> dict[str, str]:
+        return _factors(
+            self.cleaned_data["vehicle_factors"], Vehicle.values, Decimal("0.01"), "vehicle"
+        )
+
+
+@admin.register(ServiceZone)
+class ServiceZoneAdmin(admin.ModelAdmin):
+    form = ServiceZoneForm
+    list_display = [
+        "name",
+        "is_active",
+        "currency",
+        "base_fee_minor",
+        "per_km_minor",
+        "minimum_fee_minor",
+        "surge_cap",
+        "platform_fee_percent",
+        "updated_at",
+    ]
+    list_filter = ["is_active", "currency"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_active", "area"]}),
+        (
+            "Prices (integer minor units)",
+            {
+                "fields": [
+                    "currency",
+                    "base_fee_minor",
+                    "per_km_minor",
+                    "minimum_fee_minor",
+                    "size_factors",
+                    "vehicle_factors",
+                    "surge_cap",
+                    "platform_fee_percent",
+                    "cancellation_fee_minor",
+                ]
+            },
+        ),
+        ("Dispatch", {"fields": ["dispatch_mode"]}),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+
+# --- Read-only views of quotes and jobs ----------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Quote)
+class QuoteAdmin(ReadOnlyAdmin):
+    list_display = ["id", "shop", "zone", "distance_m", "total_minor", "currency", "expires_at"]
+    list_select_related = ["shop", "zone"]
+    search_fields = ["id", "shop__name"]
+    date_hierarchy = "created_at"
+
+
+class JobEventInline(admin.TabularInline):
+    model = JobEvent
+    fields = ["seq", "from_status", "to_status", "actor", "actor_role", "reason", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["seq"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    """Jobs as they are, with their history; statuses change only through the services."""
+
+    list_display = [
+        "id",
+        "shop",
+        "status",
+        "courier",
+        "total_minor",
+        "currency",
+        "delivery_option",
+        "external_ref",
+        "created_at",
+    ]
+    list_filter = ["status", "delivery_option", "needs_review", "zone"]
+    list_select_related = ["shop", "courier__user"]
+    search_fields = ["id", "external_ref", "tracking_token", "shop__name"]
+    date_hierarchy = "created_at"
+    inlines = [JobEventInline]
+    raw_id_fields = ["shop", "courier", "quote", "zone"]
