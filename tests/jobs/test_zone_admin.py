@@ -4,10 +4,12 @@ jobs and quotes are read-only with the job's events inline."""
 from __future__ import annotations
 
 import json
+from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -16,6 +18,7 @@ from jobs.lifecycle import job_transition
 from jobs.models import JobStatus, ServiceZone
 from marketplace.models import User
 from tests.factories import CourierFactory, JobFactory, ServiceZoneFactory, UserFactory
+from tests.jobs.conftest import trip_body
 from tests.marketplace.test_admin import asset_urls, form_values, served
 
 ADD_URL = "/admin/jobs/servicezone/add/"
@@ -233,3 +236,28 @@ def test_job_changelist_queries_the_same_for_2_and_10_jobs(admin_client) -> None
     with_ten = queries_for_listing(10)
 
     assert with_ten == with_two
+
+
+# --- A fresh install has a zone ---------------------------------------------------------
+
+
+def test_seed_demo_zone_makes_berlin_quotable_once(db, shop_client) -> None:
+    out = StringIO()
+    call_command("seed_demo_zone", stdout=out)
+    call_command("seed_demo_zone", stdout=out)
+
+    zone = ServiceZone.objects.get()
+    assert (zone.name, zone.is_active, zone.currency) == ("Berlin (demo)", True, "eur")
+    assert zone.area.extent == (13.088, 52.338, 13.761, 52.675)
+    assert "created service zone 'Berlin (demo)'" in out.getvalue()
+    assert "1 service zone(s) already defined" in out.getvalue()
+    response = shop_client.post("/api/v1/quotes/", trip_body(), format="json")
+    assert (response.status_code, response.json()["zone_id"]) == (201, zone.pk)
+
+
+def test_seed_demo_zone_leaves_real_zones_alone(db) -> None:
+    ServiceZoneFactory(name="Hamburg", is_active=False)
+
+    call_command("seed_demo_zone")
+
+    assert list(ServiceZone.objects.values_list("name", flat=True)) == ["Hamburg"]
