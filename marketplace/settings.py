@@ -270,6 +270,7 @@ SPECTACULAR_SETTINGS = {
         "VehicleEnum": "couriers.models.Vehicle",
         "CapacityEnum": "couriers.models.Capacity",
         "WebhookStatusEnum": "jobs.models.WebhookStatus",
+        "JobStatusEnum": "jobs.models.JobStatus",
     },
 }
 

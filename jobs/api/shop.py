@@ -40,18 +40,21 @@ IDEMPOTENCY_KEY_MAX = 255
 # --- Output shapes ------------------------------------------------------------------------
 
 
-def stop_output(prefix: str) -> serializers.Serializer:
-    """A pickup or dropoff read from ``<prefix>_*`` columns."""
+def _stop_output_class(prefix: str) -> type[serializers.Serializer]:
+    """A pickup or dropoff read from the ``<prefix>_*`` columns of a quote or job."""
+    fields = {
+        "address": serializers.CharField(source=f"{prefix}_address"),
+        "lat": serializers.FloatField(source=f"{prefix}_point.y"),
+        "lng": serializers.FloatField(source=f"{prefix}_point.x"),
+        "contact_name": serializers.CharField(source=f"{prefix}_contact_name"),
+        "contact_phone": serializers.CharField(source=f"{prefix}_contact_phone"),
+        "instructions": serializers.CharField(source=f"{prefix}_instructions"),
+    }
+    return type(f"{prefix.title()}OutputSerializer", (serializers.Serializer,), fields)
 
-    class StopOutputSerializer(serializers.Serializer):
-        address = serializers.CharField(source=f"{prefix}_address")
-        lat = serializers.FloatField(source=f"{prefix}_point.y")
-        lng = serializers.FloatField(source=f"{prefix}_point.x")
-        contact_name = serializers.CharField(source=f"{prefix}_contact_name")
-        contact_phone = serializers.CharField(source=f"{prefix}_contact_phone")
-        instructions = serializers.CharField(source=f"{prefix}_instructions")
 
-    return StopOutputSerializer(source="*")
+PickupOutputSerializer = _stop_output_class("pickup")
+DropoffOutputSerializer = _stop_output_class("dropoff")
 
 
 class PackageOutputSerializer(serializers.Serializer):
@@ -81,8 +84,8 @@ class PriceOutputSerializer(serializers.Serializer):
 
 
 class TripOutputSerializer(serializers.Serializer):
-    pickup = stop_output("pickup")
-    dropoff = stop_output("dropoff")
+    pickup = PickupOutputSerializer(source="*")
+    dropoff = DropoffOutputSerializer(source="*")
     package = PackageOutputSerializer(source="*")
     pickup_after = serializers.DateTimeField(allow_null=True)
     deliver_before = serializers.DateTimeField(allow_null=True)
