@@ -79,7 +79,7 @@ class StrictCharField(serializers.CharField):
 # --- Output ------------------------------------------------------------------------------
 
 
-class _PickupStopSerializer(serializers.Serializer):
+class CourierJobPickupSerializer(serializers.Serializer):
     address = serializers.CharField(source="pickup_address")
     point = LatLngField(source="pickup_point")
     contact_name = serializers.CharField(source="pickup_contact_name")
@@ -87,7 +87,7 @@ class _PickupStopSerializer(serializers.Serializer):
     instructions = serializers.CharField(source="pickup_instructions")
 
 
-class _DropoffStopSerializer(serializers.Serializer):
+class CourierJobDropoffSerializer(serializers.Serializer):
     address = serializers.CharField(source="dropoff_address")
     point = LatLngField(source="dropoff_point")
     contact_name = serializers.CharField(source="dropoff_contact_name")
@@ -95,18 +95,18 @@ class _DropoffStopSerializer(serializers.Serializer):
     instructions = serializers.CharField(source="dropoff_instructions")
 
 
-class _RecipientSerializer(serializers.Serializer):
+class CourierJobRecipientSerializer(serializers.Serializer):
     name = serializers.CharField(source="recipient_name")
     phone = serializers.CharField(source="recipient_phone")
 
 
-class _PackageSerializer(serializers.Serializer):
+class CourierJobPackageSerializer(serializers.Serializer):
     size = serializers.ChoiceField(source="package_size", choices=Capacity.choices)
     weight_g = serializers.IntegerField(source="package_weight_g")
     description = serializers.CharField(source="package_description")
 
 
-class _AlternateLocationSerializer(serializers.Serializer):
+class CourierJobAlternateLocationSerializer(serializers.Serializer):
     address = serializers.CharField(source="alternate_address")
     point = LatLngField(source="alternate_point", allow_null=True)
     note = serializers.CharField(source="alternate_note")
@@ -122,12 +122,12 @@ class ProofRequirementsSerializer(serializers.Serializer):
     geofence_point = LatLngField()
 
 
-class _PinStateSerializer(serializers.Serializer):
+class CourierJobPinSerializer(serializers.Serializer):
     is_locked = serializers.BooleanField(source="is_pin_locked")
     failed_attempts = serializers.IntegerField(source="pin_failed_attempts")
 
 
-class _CourierProofSerializer(serializers.Serializer):
+class CourierJobProofSerializer(serializers.Serializer):
     is_pin_verified = serializers.BooleanField()
     recipient_name = serializers.CharField()
     distance_to_dropoff_m = serializers.IntegerField(allow_null=True)
@@ -141,10 +141,10 @@ class CourierJobOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=JobStatus.choices)
     next_steps = serializers.SerializerMethodField()
-    pickup = _PickupStopSerializer(source="*")
-    dropoff = _DropoffStopSerializer(source="*")
-    recipient = _RecipientSerializer(source="*")
-    package = _PackageSerializer(source="*")
+    pickup = CourierJobPickupSerializer(source="*")
+    dropoff = CourierJobDropoffSerializer(source="*")
+    recipient = CourierJobRecipientSerializer(source="*")
+    package = CourierJobPackageSerializer(source="*")
     delivery_option = serializers.ChoiceField(choices=DeliveryOption.choices)
     locker_id = serializers.CharField()
     alternate_location = serializers.SerializerMethodField()
@@ -156,7 +156,7 @@ class CourierJobOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
     courier_payout_minor = serializers.IntegerField()
     tip_minor = serializers.IntegerField()
-    proof = _CourierProofSerializer(allow_null=True)
+    proof = CourierJobProofSerializer(allow_null=True)
     assigned_at = serializers.DateTimeField(allow_null=True)
     picked_up_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)
@@ -166,19 +166,19 @@ class CourierJobOutputSerializer(serializers.Serializer):
     def get_next_steps(self, job: Job) -> list[str]:
         return [step for step, sources in STEP_FROM.items() if job.status in sources]
 
-    @extend_schema_field(_AlternateLocationSerializer(allow_null=True))
+    @extend_schema_field(CourierJobAlternateLocationSerializer(allow_null=True))
     def get_alternate_location(self, job: Job) -> dict[str, Any] | None:
         if job.delivery_option != DeliveryOption.ALTERNATE_LOCATION:
             return None
-        return _AlternateLocationSerializer(job).data
+        return CourierJobAlternateLocationSerializer(job).data
 
     @extend_schema_field(ProofRequirementsSerializer)
     def get_proof_required(self, job: Job) -> dict[str, Any]:
         return ProofRequirementsSerializer(proof_requirements(job)).data
 
-    @extend_schema_field(_PinStateSerializer(allow_null=True))
+    @extend_schema_field(CourierJobPinSerializer(allow_null=True))
     def get_pin(self, job: Job) -> dict[str, Any] | None:
-        return _PinStateSerializer(job).data if job.pin_required else None
+        return CourierJobPinSerializer(job).data if job.pin_required else None
 
 
 class CourierJobPageSerializer(serializers.Serializer):
@@ -201,6 +201,7 @@ class CourierJobListApi(APIView):
     permission_classes = [IsCourier]
 
     @extend_schema(
+        operation_id="v1_courier_jobs_list",
         responses={200: CourierJobPageSerializer},
         parameters=[
             OpenApiParameter("page", int, description="Page number, from 1."),
