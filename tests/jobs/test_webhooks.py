@@ -700,7 +700,7 @@ def wait_for(predicate: Any, timeout: float) -> bool:
 
 
 @pytest.fixture
-def webhook_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
+def webhook_cluster(django_db_setup: None, tmp_path: Path) -> Iterator[subprocess.Popen]:
     """A real ``manage.py qcluster`` (two workers) on this slot's test database."""
     env = {
         **os.environ,
@@ -709,18 +709,21 @@ def webhook_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
         "Q_WORKERS": "2",
         "WEBHOOK_ALLOW_INSECURE_URLS": "true",
     }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # Logs go to a file: a pipe nobody reads would fill up and stall the cluster.
+    log = tmp_path / "qcluster.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
         if not wait_for(lambda: check_worker()["ok"] or process.poll() is not None, 30):
             pytest.fail("the django-q2 cluster sent no heartbeat within 30 s")
         if process.poll() is not None:
-            pytest.fail(f"qcluster exited: {process.stderr.read().decode()[-2000:]}")
+            pytest.fail(f"qcluster exited: {log.read_text(errors='replace')[-2000:]}")
         yield process
     finally:
         process.terminate()
