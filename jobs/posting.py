@@ -13,8 +13,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import status
 
+from jobs.dispatch import WithdrawReason, offers_withdraw
 from jobs.lifecycle import job_record_creation, job_transition
-from jobs.models import DeliveryOption, Job, JobStatus, PricedTrip, Quote
+from jobs.models import DeliveryOption, Job, JobStatus, Offer, PricedTrip, Quote
 from jobs.quotes import (
     OutsideServiceArea,
     Stop,
@@ -254,7 +255,6 @@ def _job_create(
         alternate_note=delivery.alternate_note,
         **priced,
     )
-    job.dispatch_mode = job.zone.dispatch_mode
     return job
 
 
@@ -262,6 +262,7 @@ def job_cancel(*, job: Job, actor: User, reason: str) -> Job:
     """The shop cancels: free before the courier reaches the pickup, the zone's
     cancellation fee while at pickup (stored in cancellation_fee_charged_minor, not
     charged here: payments act on it), refused (InvalidTransition, 409) after pickup.
+    Open offers for the job are withdrawn in the same transaction.
 
     Takes the job's row lock itself so the fee matches the status it cancels from.
     """
@@ -277,6 +278,8 @@ def job_cancel(*, job: Job, actor: User, reason: str) -> Job:
             changes={"cancellation_fee_charged_minor": fee},
             expected_from=CANCEL_FREE_FROM | CANCEL_WITH_FEE_FROM,
         )
+        # Couriers still looking at an offer for it are told at once (on commit).
+        offers_withdraw(Offer.objects.filter(job=cancelled), reason=WithdrawReason.JOB_UNAVAILABLE)
     return cancelled
 
 

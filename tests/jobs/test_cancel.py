@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from couriers.models import CourierStatus
-from jobs.models import COURIER_ACTIVE_STATUSES, Job, JobEvent, JobStatus
+from jobs.models import COURIER_ACTIVE_STATUSES, Job, JobEvent, JobStatus, OfferStatus
 from marketplace.models import User
-from tests.factories import CourierFactory, JobFactory, ServiceZoneFactory
+from tests.factories import CourierFactory, JobFactory, OfferFactory, ServiceZoneFactory
 
 S = JobStatus
 
@@ -167,3 +167,15 @@ def test_repost_of_another_shops_job_is_404(shop_client, other_shop_user) -> Non
     assert shop_client.post(f"/api/v1/jobs/{job.pk}/repost/").status_code == 404
     job.refresh_from_db()
     assert job.status == "unassigned"
+
+
+def test_cancel_withdraws_open_offers(shop_client, shop_user) -> None:
+    job = job_in(S.PENDING, shop_user)
+    offer = OfferFactory(job=job)
+    answered = OfferFactory(job=job, status=OfferStatus.DECLINED)
+
+    assert cancel(shop_client, job).status_code == 200
+
+    offer.refresh_from_db()
+    answered.refresh_from_db()
+    assert (offer.status, answered.status) == ("withdrawn", "declined")
