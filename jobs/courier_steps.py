@@ -320,7 +320,8 @@ def _count_wrong_pin(job: Job) -> WrongPin:
             "Wrong PIN. No attempts left: the PIN is locked until platform staff unlock it.",
             attempts_left=0,
         )
-    return WrongPin(f"Wrong PIN. {attempts_left} attempts left.", attempts_left=attempts_left)
+    noun = "attempt" if attempts_left == 1 else "attempts"
+    return WrongPin(f"Wrong PIN. {attempts_left} {noun} left.", attempts_left=attempts_left)
 
 
 def _record_delivery(

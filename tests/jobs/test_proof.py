@@ -106,6 +106,8 @@ def test_wrong_pins_count_down_then_lock_and_even_the_right_pin_is_refused(
         body = answer.json()
         assert (body["code"], body["attempts_left"]) == ("wrong_pin", attempts_left)
         assert list(body["fields"]) == ["pin"]
+        if attempts_left == 1:
+            assert body["message"] == "Wrong PIN. 1 attempt left."
         job.refresh_from_db()
         # Persisted although the delivery was refused.
         assert job.pin_failed_attempts == 5 - attempts_left
