@@ -5,9 +5,19 @@ from __future__ import annotations
 import pytest
 
 from couriers.models import CourierStatus
+from jobs.lifecycle import job_transition
 from jobs.models import COURIER_ACTIVE_STATUSES, Job, JobEvent, JobStatus, OfferStatus
+from jobs.posting import job_cancel
+from marketplace.api.errors import InvalidTransition
 from marketplace.models import User
-from tests.factories import CourierFactory, JobFactory, OfferFactory, ServiceZoneFactory
+from tests.concurrency import race
+from tests.factories import (
+    CourierFactory,
+    JobFactory,
+    OfferFactory,
+    ServiceZoneFactory,
+    ShopUserFactory,
+)
 
 S = JobStatus
 
@@ -179,3 +189,27 @@ def test_cancel_withdraws_open_offers(shop_client, shop_user) -> None:
     offer.refresh_from_db()
     answered.refresh_from_db()
     assert (offer.status, answered.status) == ("withdrawn", "declined")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_racing_the_pickup_one_wins_and_the_fee_matches() -> None:
+    for _ in range(5):
+        user = ShopUserFactory()
+        job = job_in(S.AT_PICKUP, user, fee=400)
+        courier = job.courier
+
+        cancelled, picked_up = race(
+            lambda job=job, user=user: job_cancel(job=job, actor=user, reason="too slow"),
+            lambda job=job, courier=courier: job_transition(
+                job=job, to=S.PICKED_UP, actor=courier.user
+            ),
+        )
+
+        job.refresh_from_db()
+        if isinstance(cancelled, Exception):
+            assert isinstance(cancelled, InvalidTransition)
+            assert (job.status, job.cancellation_fee_charged_minor) == ("picked_up", 0)
+        else:
+            assert isinstance(picked_up, InvalidTransition)
+            assert (job.status, job.cancellation_fee_charged_minor) == ("cancelled", 400)
+        assert job.last_event_seq == 1

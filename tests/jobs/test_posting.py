@@ -15,9 +15,10 @@ from rest_framework.test import APIClient
 
 from jobs.models import Job, JobEvent, JobStatus, Quote
 from jobs.posting import jobs_release_due
+from marketplace.schedules import PERIODIC_TASKS
 from tests.concurrency import race
 from tests.conftest import client_for
-from tests.factories import JobFactory
+from tests.factories import JobFactory, ServiceZoneFactory
 from tests.jobs.conftest import MUNICH, POTSDAMER_PLATZ, stop_body, trip_body
 
 URL = "/api/v1/jobs/"
@@ -237,8 +238,6 @@ def test_a_bad_key_is_400(shop_client, zone, key) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_with_one_key_make_one_job(shop_user) -> None:
-    from tests.factories import ServiceZoneFactory
-
     ServiceZoneFactory()
     body = {**trip_body(), "external_ref": "race"}
 
@@ -258,8 +257,6 @@ def test_concurrent_posts_with_one_key_make_one_job(shop_user) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_of_one_quote_use_it_once(shop_user) -> None:
-    from tests.factories import ServiceZoneFactory
-
     ServiceZoneFactory()
     quote_id = quote_for(client_for(shop_user))
 
@@ -526,7 +523,5 @@ def test_release_runs_on_a_real_worker(worker_cluster) -> None:
 
 
 def test_release_is_scheduled_every_minute() -> None:
-    from marketplace.schedules import PERIODIC_TASKS
-
     (task,) = [t for t in PERIODIC_TASKS if t.name == "jobs.release_scheduled"]
     assert (task.func, task.minutes) == ("jobs.posting.release_scheduled_jobs_task", 1)

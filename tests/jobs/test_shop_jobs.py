@@ -13,6 +13,7 @@ from jobs.lifecycle import job_transition
 from jobs.models import Job, JobStatus
 from marketplace.models import User
 from tests.factories import CourierFactory, JobFactory
+from tests.jobs.conftest import trip_body
 
 URL = "/api/v1/jobs/"
 
@@ -185,8 +186,6 @@ def test_events_in_order(shop_client, shop_user) -> None:
 
 
 def test_a_posted_jobs_first_event_has_no_from_status(shop_client, zone) -> None:
-    from tests.jobs.conftest import trip_body
-
     job_id = shop_client.post(URL, trip_body(), format="json").json()["id"]
 
     events = shop_client.get(f"{URL}{job_id}/events/").json()["results"]
