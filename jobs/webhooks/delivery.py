@@ -1,4 +1,4 @@
-"""Shop webhooks: an outbox row per job event, delivered and signed by a django-q2 task.
+"""Webhook delivery: the outbox row, signing, sending with a lease, retries and the sweeper.
 
 Flow: ``job_transition`` calls ``webhook_enqueue`` inside its transaction (the outbox row),
 which queues ``webhook_deliver_task`` on commit. The task claims the row with a lease (a
@@ -14,34 +14,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import logging
-import secrets
-import socket
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from jobs.models import Job, JobEvent, WebhookAttempt, WebhookDelivery, WebhookStatus
-from marketplace.models import Shop, User
+from jobs.webhooks.config import new_secret, webhook_url_problem
+from marketplace.models import Shop
 
 logger = logging.getLogger(__name__)
 
+# Task paths are stable public names: jobs.webhooks re-exports the tasks.
 DELIVER_TASK = "jobs.webhooks.webhook_deliver_task"
-SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADER = "X-Marketplace-Signature"
 USER_AGENT = "Marketplace-Webhooks/1"
 # Retry delays: 30 s after the first failure, doubling, never more than an hour apart.
@@ -50,93 +46,6 @@ BACKOFF_MAX_SECONDS = 3600
 # How many due deliveries one sweep queues; the rest wait for the next minute.
 SWEEP_BATCH = 500
 ERROR_MAX_CHARS = 500
-
-
-# --- Configuration (services the webhook endpoint calls) ---------------------------------
-
-
-def webhook_url_problem(url: str, *, resolve: bool = False) -> str | None:
-    """Why ``url`` may not receive webhooks, or None when it may.
-
-    Production (``WEBHOOK_ALLOW_INSECURE_URLS`` off): https only, and the host must not be
-    localhost or a loopback, private, link-local or reserved address. With ``resolve`` the
-    host name is looked up too (done at send time, not in the request).
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Enter an http(s) URL."
-    if settings.WEBHOOK_ALLOW_INSECURE_URLS:
-        return None
-    if parts.scheme != "https":
-        return "Webhook URLs must use https://."
-    host = parts.hostname.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return "Webhook URLs must point to a public address."
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        if not resolve:
-            return None
-        try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            return f"Cannot resolve {host}: {exc}"
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    if any(not address.is_global for address in addresses):
-        return "Webhook URLs must point to a public address."
-    return None
-
-
-def _new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-def webhook_secret_hint(secret: str) -> str | None:
-    """Enough of a secret to tell which one is configured, not enough to use it."""
-    if not secret:
-        return None
-    return f"{secret[: len(SECRET_PREFIX)]}...{secret[-4:]}"
-
-
-@transaction.atomic
-def shop_webhook_set(
-    *, shop: Shop, url: str, rotate_secret: bool = False, actor: User
-) -> tuple[Shop, bool]:
-    """Point the shop's webhooks at ``url``; return the shop and whether the secret changed.
-
-    A secret is generated the first time (or after webhooks were turned off) and whenever
-    ``rotate_secret`` is set; otherwise the current one is kept. Rotation takes effect at
-    once: every delivery sent afterwards, including retries, is signed with the new one.
-    Locks the shop row. Raises ``ValidationError`` naming ``url``.
-    """
-    problem = webhook_url_problem(url)
-    if problem:
-        raise ValidationError({"url": [problem]})
-    locked = Shop.objects.select_for_update().get(pk=shop.pk)
-    rotated = rotate_secret or not locked.webhook_secret
-    locked.webhook_url = url
-    if rotated:
-        locked.webhook_secret = _new_secret()
-    locked.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
-    logger.info("shop %s webhook set by user %s (rotated=%s)", locked.pk, actor.pk, rotated)
-    return locked, rotated
-
-
-@transaction.atomic
-def shop_webhook_disable(*, shop: Shop, actor: User) -> int:
-    """Turn the shop's webhooks off: clear URL and secret, abandon pending deliveries.
-
-    Returns how many pending deliveries were marked ``gave_up``. Locks the shop row.
-    """
-    locked = Shop.objects.select_for_update().get(pk=shop.pk)
-    locked.webhook_url = ""
-    locked.webhook_secret = ""
-    locked.save(update_fields=["webhook_url", "webhook_secret", "updated_at"])
-    abandoned = WebhookDelivery.objects.filter(
-        shop_id=locked.pk, status=WebhookStatus.PENDING
-    ).update(status=WebhookStatus.GAVE_UP)
-    logger.info("shop %s webhooks off by user %s (%d abandoned)", locked.pk, actor.pk, abandoned)
-    return abandoned
 
 
 # --- Outbox ------------------------------------------------------------------------------
@@ -252,7 +161,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> _Result:
 def _shop_secret(shop: Shop) -> str:
     """The shop's current secret; one is made for a URL set without one (at sign-up)."""
     if not shop.webhook_secret:
-        Shop.objects.filter(pk=shop.pk, webhook_secret="").update(webhook_secret=_new_secret())
+        Shop.objects.filter(pk=shop.pk, webhook_secret="").update(webhook_secret=new_secret())
         shop.webhook_secret = Shop.objects.values_list("webhook_secret", flat=True).get(pk=shop.pk)
     return shop.webhook_secret
 
@@ -409,22 +318,3 @@ def webhook_deliver_task(delivery_pk: str) -> str:
 
 def webhook_sweep_task() -> dict[str, int]:
     return webhook_sweep()
-
-
-# --- Selectors ---------------------------------------------------------------------------
-
-
-def webhook_deliveries_for_shop(
-    *, shop: Shop, status: WebhookStatus | None = None
-) -> QuerySet[WebhookDelivery]:
-    """The shop's deliveries, newest first, with their event and attempts (oldest first)."""
-    deliveries = WebhookDelivery.objects.filter(shop=shop)
-    if status:
-        deliveries = deliveries.filter(status=status)
-    return (
-        deliveries.select_related("event")
-        .prefetch_related(
-            Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("attempted_at", "pk"))
-        )
-        .order_by("-created_at", "-pk")
-    )

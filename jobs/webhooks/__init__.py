@@ -1,0 +1,44 @@
+"""Shop webhooks: an outbox row per job event, delivered and signed by a django-q2 task.
+
+A package: ``config`` (URL policy, secrets, the shop's settings), ``delivery`` (outbox,
+signing, sending, retries, sweeper, tasks) and ``selectors``. Task paths stay
+``jobs.webhooks.webhook_deliver_task`` and ``jobs.webhooks.webhook_sweep_task``.
+"""
+
+from jobs.webhooks.config import (
+    SECRET_PREFIX,
+    shop_webhook_disable,
+    shop_webhook_set,
+    webhook_secret_hint,
+    webhook_url_problem,
+)
+from jobs.webhooks.delivery import (
+    SIGNATURE_HEADER,
+    webhook_backoff,
+    webhook_deliver,
+    webhook_deliver_task,
+    webhook_enqueue,
+    webhook_payload,
+    webhook_signature,
+    webhook_sweep,
+    webhook_sweep_task,
+)
+from jobs.webhooks.selectors import webhook_deliveries_for_shop
+
+__all__ = [
+    "SECRET_PREFIX",
+    "SIGNATURE_HEADER",
+    "shop_webhook_disable",
+    "shop_webhook_set",
+    "webhook_backoff",
+    "webhook_deliver",
+    "webhook_deliver_task",
+    "webhook_deliveries_for_shop",
+    "webhook_enqueue",
+    "webhook_payload",
+    "webhook_secret_hint",
+    "webhook_signature",
+    "webhook_sweep",
+    "webhook_sweep_task",
+    "webhook_url_problem",
+]
