@@ -53,7 +53,8 @@ def job_deliver(
     proof (PIN, door photo, locker id); the locker id; the geofence (outside it a reason is
     required and the job is flagged for review); and last the PIN, so an attempt is only
     spent on an otherwise complete delivery. A wrong PIN is counted and committed before
-    ``WrongPin`` is raised: refusing the delivery must not undo the count.
+    ``WrongPin`` is raised: refusing the delivery must not undo the count. So call it
+    outside any transaction (an outer atomic block would roll the count back with it).
 
     The ProofOfDelivery row, photos and the delivered transition commit together.
     """
