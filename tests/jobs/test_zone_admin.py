@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -261,3 +261,61 @@ def test_seed_demo_zone_leaves_real_zones_alone(db) -> None:
     call_command("seed_demo_zone")
 
     assert list(ServiceZone.objects.values_list("name", flat=True)) == ["Hamburg"]
+
+
+# --- Zones from files -------------------------------------------------------------------
+
+WEST = [[13.3, 52.45], [13.4, 52.45], [13.4, 52.55], [13.3, 52.55], [13.3, 52.45]]
+EAST = [[13.4, 52.45], [13.5, 52.45], [13.5, 52.55], [13.4, 52.55], [13.4, 52.45]]
+
+
+def feature(ring: list[list[float]], name: str) -> dict:
+    return {
+        "type": "Feature",
+        "properties": {"name": name},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+
+
+def test_zone_import_merges_districts_into_one_zone(db, tmp_path) -> None:
+    path = tmp_path / "districts.geojson"
+    path.write_text(
+        json.dumps(
+            {"type": "FeatureCollection", "features": [feature(WEST, "W"), feature(EAST, "E")]}
+        )
+    )
+    out = StringIO()
+
+    call_command("zone_import", str(path), "--name", "Berlin", "--currency", "EUR", stdout=out)
+
+    zone = ServiceZone.objects.get(name="Berlin")
+    # Two districts sharing a border become one valid polygon: the square.
+    assert zone.area.valid
+    assert len(zone.area) == 1
+    assert zone.area.equals(SQUARE_AREA)
+    assert (zone.currency, zone.is_active) == ("eur", True)
+    assert "created zone 'Berlin' (1 polygon(s), active, eur)" in out.getvalue()
+
+
+def test_zone_import_replaces_the_area_of_a_zone_with_that_name(db, tmp_path) -> None:
+    zone = ServiceZoneFactory(name="Berlin", base_fee_minor=999)
+    path = tmp_path / "area.wkt"
+    path.write_text("POLYGON((13.3 52.45, 13.5 52.45, 13.5 52.55, 13.3 52.55, 13.3 52.45))")
+
+    call_command("zone_import", str(path), "--name", "Berlin", stdout=StringIO())
+
+    zone.refresh_from_db()
+    assert zone.area.equals_exact(SQUARE_AREA)
+    assert zone.base_fee_minor == 999
+    assert ServiceZone.objects.count() == 1
+
+
+def test_zone_import_refuses_a_bad_file_and_saves_nothing(db, tmp_path) -> None:
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps({"type": "Polygon", "coordinates": [BOWTIE]}))
+
+    with pytest.raises(CommandError, match="not a valid polygon"):
+        call_command("zone_import", str(path), "--name", "Bad")
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command("zone_import", str(tmp_path / "missing.geojson"), "--name", "Bad")
+    assert ServiceZone.objects.count() == 0
