@@ -242,17 +242,27 @@ def multipart(
 
 
 def send(
-    server: ServerInfo, path: str, body: bytes, content_type: str, token: str
+    server: ServerInfo,
+    path: str,
+    body: bytes,
+    content_type: str,
+    token: str,
+    *,
+    chunked: bool = False,
 ) -> tuple[int, Any]:
-    """POST ``body`` with a Content-Length header.
-
-    Not chunked: ChunkedBodyLengthMiddleware reads ``request.body``, which Django refuses
-    above DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB), so chunked uploads that large fail today.
-    """
+    """POST ``body`` with a Content-Length header, or chunked with none."""
     conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
     headers = {"Content-Type": content_type, "Authorization": f"Token {token}"}
+    if chunked:
+        headers["Transfer-Encoding"] = "chunked"
     try:
-        conn.request("POST", path, body=body, headers=headers)
+        conn.request(
+            "POST",
+            path,
+            body=iter([body]) if chunked else body,
+            headers=headers,
+            encode_chunked=chunked,
+        )
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -260,8 +270,9 @@ def send(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_photo_above_the_global_limit_reaches_deliver_but_not_other_routes(
-    server: ServerInfo, transactional_db: None
+    server: ServerInfo, transactional_db: None, chunked: bool
 ) -> None:
     courier = CourierFactory()
     token = Token.objects.get(user=courier.user).key
@@ -273,7 +284,9 @@ def test_a_photo_above_the_global_limit_reaches_deliver_but_not_other_routes(
         {"position": json.dumps(DROPOFF)}, {"photo": ("door.jpg", photo, "image/jpeg")}
     )
     assert len(body) > MiB
-    other = send(server, step_url(job, "arrive-dropoff"), body, content_type, token)
+    other = send(
+        server, step_url(job, "arrive-dropoff"), body, content_type, token, chunked=chunked
+    )
     assert other == (
         413,
         {
@@ -283,7 +296,9 @@ def test_a_photo_above_the_global_limit_reaches_deliver_but_not_other_routes(
         },
     )
 
-    status, reply = send(server, step_url(job, "deliver"), body, content_type, token)
+    status, reply = send(
+        server, step_url(job, "deliver"), body, content_type, token, chunked=chunked
+    )
     assert status == 200, reply
     assert reply["status"] == "delivered"
     proof = ProofOfDelivery.objects.select_related("photo").get(job=job)
