@@ -60,14 +60,12 @@ def shop_register(
     shop_name: str,
     default_pickup_address: str = "",
     default_pickup_point: Point | None = None,
-    webhook_url: str = "",
 ) -> tuple[User, Shop, Token]:
     """Create a shop, its first staff user and that user's API token, all or nothing."""
     shop = Shop.objects.create(
         name=shop_name,
         default_pickup_address=default_pickup_address,
         default_pickup_point=default_pickup_point,
-        webhook_url=webhook_url,
     )
     user = user_create(username=username, password=password, email=email, phone=phone, shop=shop)
     return user, shop, Token.objects.create(user=user)

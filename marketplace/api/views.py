@@ -40,7 +40,6 @@ class ShopRegisterApi(APIView):
         shop_name = serializers.CharField(max_length=200)
         default_pickup_address = serializers.CharField(max_length=500, required=False, default="")
         default_pickup_point = LatLngField(required=False, allow_null=True, default=None)
-        webhook_url = serializers.URLField(max_length=500, required=False, default="")
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()

@@ -27,7 +27,6 @@ def shop_body(**overrides: object) -> dict[str, object]:
         "shop_name": "Corner Bakery",
         "default_pickup_address": "Torstraße 1, Berlin",
         "default_pickup_point": {"lat": 52.529, "lng": 13.401},
-        "webhook_url": "https://bakery.example/hooks",
     }
     body.update(overrides)
     return body
@@ -63,7 +62,8 @@ def test_shop_registers_and_the_token_works(api_client: APIClient) -> None:
     }
     assert body["shop"]["name"] == "Corner Bakery"
     assert body["shop"]["default_pickup_point"] == {"lat": 52.529, "lng": 13.401}
-    assert body["shop"]["webhook_url"] == "https://bakery.example/hooks"
+    # Webhooks are set with PUT shop/webhook/, which checks the URL and returns the secret.
+    assert body["shop"]["webhook_url"] == ""
     assert user.shop == shop
     assert (shop.default_pickup_point.x, shop.default_pickup_point.y) == (13.401, 52.529)
     assert user.check_password(PASSWORD)
@@ -253,7 +253,6 @@ def test_missing_fields_are_each_named(api_client: APIClient) -> None:
         ({"username": "has space"}, "username", "Use letters, digits and @ . + - _ only."),
         ({"shop_name": {"an": "object"}}, "shop_name", "Not a valid string."),
         ({"email": "not-an-email"}, "email", "Enter a valid email address."),
-        ({"webhook_url": "ftp:/nope"}, "webhook_url", "Enter a valid URL."),
         ({"username": "x" * 151}, "username", "Ensure this field has no more than 150 characters."),
     ],
 )
