@@ -35,10 +35,12 @@ def point_at(distance_m: float, *, bearing_deg: float = 0.0, origin: Point = PIC
 
 def courier_at(distance_m: float, *, bearing_deg: float = 0.0, **kwargs: object) -> Courier:
     """An available courier with a fresh, trusted position ``distance_m`` from the pickup."""
+    now = timezone.now()
     defaults: dict[str, object] = {
         "status": CourierStatus.AVAILABLE,
         "current_point": point_at(distance_m, bearing_deg=bearing_deg),
-        "position_recorded_at": timezone.now(),
+        "position_recorded_at": now,
+        "last_seen_at": now,
         "is_position_trusted": True,
     }
     return CourierFactory(**{**defaults, **kwargs})
