@@ -13,8 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
