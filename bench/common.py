@@ -38,8 +38,8 @@ def bench_environment() -> dict[str, str]:
     }
 
 
-def setup() -> None:
-    """Point Django at the bench database (create and migrate it if needed) and set it up."""
+def setup(name: str = BENCH_DB) -> None:
+    """Point Django at database ``name`` (created and migrated if needed) and set it up."""
     os.environ.update(bench_environment())
     sys.path.insert(0, str(ROOT))
     import django
@@ -60,11 +60,11 @@ def setup() -> None:
     )
     with admin:
         query = "SELECT 1 FROM pg_database WHERE datname = %s"
-        exists = admin.execute(query, [BENCH_DB]).fetchone()
+        exists = admin.execute(query, [name]).fetchone()
         if not exists:
-            print(f"creating database {BENCH_DB}", flush=True)
-            admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    database["NAME"] = BENCH_DB
+            print(f"creating database {name}", flush=True)
+            admin.execute(f'CREATE DATABASE "{name}"')
+    database["NAME"] = name
     os.environ["DATABASE_URL"] = database_url(database)
     call_command("migrate", verbosity=0)
 
@@ -75,9 +75,19 @@ def database_url(database: dict[str, Any]) -> str:
     return url(database)
 
 
-def bulk_load_couriers(total: int, *, batch: int = 100_000, status: str = "available") -> None:
+def bulk_load_couriers(
+    total: int,
+    *,
+    batch: int = 100_000,
+    status: str = "available",
+    recorded_at_sql: str = "now() + interval '1 day'",
+) -> None:
     """Insert ``total`` couriers (and their users) spread uniformly over CITY_BOX with
-    INSERT ... SELECT generate_series, ``batch`` rows per statement, printing progress."""
+    INSERT ... SELECT generate_series, ``batch`` rows per statement, printing progress.
+
+    Positions are stamped ``recorded_at_sql``: by default a day ahead, so they stay fresh
+    (matchable) however long the load and the run take.
+    """
     from django.db import connection
 
     west, south, east, north = CITY_BOX
@@ -89,7 +99,7 @@ def bulk_load_couriers(total: int, *, batch: int = 100_000, status: str = "avail
         while done < total:
             n = min(batch, total - done)
             cursor.execute(
-                """
+                f"""
                 WITH u AS (
                     INSERT INTO marketplace_user (password, is_superuser, username, first_name,
                         last_name, email, is_staff, is_active, date_joined, phone)
@@ -107,7 +117,7 @@ def bulk_load_couriers(total: int, *, batch: int = 100_000, status: str = "avail
                     ST_SetSRID(ST_MakePoint(%(west)s + random() * %(dx)s,
                                             %(south)s + random() * %(dy)s), 4326)::geography,
                     now(), 4 + random(), now(), now(), id, random(), true, 5,
-                    now() + interval '1 day'
+                    {recorded_at_sql}
                 FROM u
                 """,
                 {

@@ -1,15 +1,19 @@
 """Batched position writes: two statements per batch, from a per-process buffer on a thread.
 
-``pings_write`` stores a batch with one ``UPDATE couriers_courier ... FROM unnest(...)``
-(the latest in-order fix per courier; the WHERE clause refuses to move a point back in
-time, so concurrent writers from several processes cannot reorder it) and one ``COPY`` of
-every ping into ``couriers_locationping``. ``unnest`` of one array per column is the
-``FROM (VALUES ...)`` join with a constant statement text: 7 parameters instead of 7 per
-row, and the plan is the same for every batch size.
+``pings_write`` stores a batch in ONE statement (one round trip, one transaction): a
+multi-row ``INSERT ... SELECT FROM unnest(...)`` of every ping into
+``couriers_locationping``, and an ``UPDATE couriers_courier ... FROM unnest(...)`` with the
+latest in-order fix per courier, whose WHERE clause refuses to move a point back in time
+(so concurrent writers in several processes cannot reorder it). ``unnest`` of one array
+per column is the ``FROM (VALUES ...)`` join with a constant statement text: 16
+parameters whatever the batch size, prepared once.
 
 ``location_buffer`` (one per process) collects pings from the courier sockets and a
 dedicated thread writes them every LOCATION_FLUSH_INTERVAL_MS, or sooner once
 LOCATION_FLUSH_MAX_PINGS are waiting, so the event loop never waits on the database.
+A flush writes everything waiting as one batch: under load batches grow instead of
+queueing more round trips (the writer thread shares the GIL with the event loop, and
+each round trip costs it a GIL hand-over; measured in BENCHMARKS.md).
 Crash window: pings accepted in the last flush interval (<= 250 ms by default) and not yet
 written are lost if the process dies; a normal shutdown flushes them (atexit).
 """
@@ -20,15 +24,33 @@ import atexit
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 
 from couriers.locations import AcceptedPing
 
 logger = logging.getLogger(__name__)
 
-_UPDATE_CURRENT_SQL = """
+# One statement, so one round trip and one transaction (autocommit) per batch: a
+# data-modifying CTE inserts every breadcrumb (multi-row INSERT ... SELECT unnest) and the
+# UPDATE moves each courier's current point to their newest fix. The WHERE clause is the
+# out-of-order guard: a point never moves back in time, whichever process writes last.
+# Arrays (one per column) instead of VALUES rows keep the statement text constant, so
+# psycopg prepares it once; the parameters go in binary (server-side binding).
+_WRITE_SQL = """
+WITH breadcrumbs AS (
+    INSERT INTO couriers_locationping
+        (courier_id, point, recorded_at, received_at, accuracy_m, heading, speed_mps, flag)
+    SELECT p.courier_id, ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326)::geography,
+        p.recorded_at, p.received_at, p.accuracy_m, p.heading, p.speed_mps, p.flag
+    FROM unnest(
+        %s::bigint[], %s::float8[], %s::float8[], %s::timestamptz[], %s::timestamptz[],
+        %s::float8[], %s::float8[], %s::float8[], %s::text[]
+    ) AS p(courier_id, lng, lat, recorded_at, received_at, accuracy_m, heading, speed_mps, flag)
+)
 UPDATE couriers_courier AS c
 SET current_point = ST_SetSRID(ST_MakePoint(v.lng, v.lat), 4326)::geography,
     position_recorded_at = v.recorded_at,
@@ -43,12 +65,6 @@ WHERE c.id = v.id
   AND (c.position_recorded_at IS NULL OR c.position_recorded_at < v.recorded_at)
 """
 
-_COPY_PINGS_SQL = (
-    "COPY couriers_locationping "
-    "(courier_id, point, recorded_at, received_at, accuracy_m, heading, speed_mps, flag) "
-    "FROM STDIN"
-)
-
 
 def latest_per_courier(pings: Sequence[AcceptedPing]) -> list[AcceptedPing]:
     """The newest point-moving ping of each courier, ordered by courier pk."""
@@ -62,40 +78,43 @@ def latest_per_courier(pings: Sequence[AcceptedPing]) -> list[AcceptedPing]:
     return [latest[pk] for pk in sorted(latest)]
 
 
+def _write_params(pings: Sequence[AcceptedPing]) -> list[list[Any]]:
+    fixes = [p.fix for p in pings]
+    current = latest_per_courier(pings)
+    return [
+        [p.courier_pk for p in pings],
+        [f.lng for f in fixes],
+        [f.lat for f in fixes],
+        [f.recorded_at for f in fixes],
+        [p.received_at for p in pings],
+        [f.accuracy_m for f in fixes],
+        [f.heading for f in fixes],
+        [f.speed_mps for f in fixes],
+        [p.flag for p in pings],
+        [p.courier_pk for p in current],
+        [p.fix.lng for p in current],
+        [p.fix.lat for p in current],
+        [p.fix.recorded_at for p in current],
+        [p.fix.accuracy_m for p in current],
+        [p.is_trusted for p in current],
+        [p.received_at for p in current],
+    ]
+
+
 def pings_write(pings: Sequence[AcceptedPing]) -> None:
-    """Store a batch: couriers' current points (one UPDATE) and breadcrumbs (one COPY)."""
+    """Store a batch: breadcrumbs and couriers' current points, in one statement."""
     if not pings:
         return
-    current = latest_per_courier(pings)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if current:
-            cursor.execute(
-                _UPDATE_CURRENT_SQL,
-                [
-                    [p.courier_pk for p in current],
-                    [p.fix.lng for p in current],
-                    [p.fix.lat for p in current],
-                    [p.fix.recorded_at for p in current],
-                    [p.fix.accuracy_m for p in current],
-                    [p.is_trusted for p in current],
-                    [p.received_at for p in current],
-                ],
-            )
-        with cursor.cursor.copy(_COPY_PINGS_SQL) as copy:
-            for p in pings:
-                fix = p.fix
-                copy.write_row(
-                    (
-                        p.courier_pk,
-                        f"SRID=4326;POINT({fix.lng!r} {fix.lat!r})",
-                        fix.recorded_at,
-                        p.received_at,
-                        fix.accuracy_m,
-                        fix.heading,
-                        fix.speed_mps,
-                        p.flag,
-                    )
-                )
+    connection.ensure_connection()
+    # A server-side-binding cursor (Django's default is client-side) sends the arrays in
+    # binary and lets psycopg prepare the statement; wrapped so Django still logs it.
+    raw = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        wrapped = connection.make_debug_cursor(raw)
+    else:
+        wrapped = connection.make_cursor(raw)
+    with wrapped as cursor:
+        cursor.execute(_WRITE_SQL, _write_params(pings))
 
 
 class PingBuffer:
@@ -129,16 +148,14 @@ class PingBuffer:
             return len(self._pending)
 
     def flush(self) -> int:
-        """Write everything queued now, in batches of LOCATION_FLUSH_MAX_PINGS; return the count.
+        """Write everything queued now as one batch; return the count.
 
         Runs in the calling thread (the writer thread, a test, or shutdown).
         """
         with self._write_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
-            size = settings.LOCATION_FLUSH_MAX_PINGS
-            for start in range(0, len(batch), size):
-                self._write(batch[start : start + size])
+            self._write(batch)
             return len(batch)
 
     def stop(self) -> None:
@@ -152,6 +169,8 @@ class PingBuffer:
         self.flush()
 
     def _write(self, batch: list[AcceptedPing]) -> None:
+        if not batch:
+            return
         for attempt in (1, 2):
             try:
                 pings_write(batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -31,17 +32,16 @@ def ping(courier: Courier, seconds_ago: float, lat: float = 52.5, flag: str = ""
 
 
 @pytest.mark.django_db
-def test_a_batch_is_one_update_for_every_courier_plus_one_copy() -> None:
+def test_a_batch_is_one_statement_for_every_courier_and_breadcrumb() -> None:
     couriers = CourierFactory.create_batch(50)
     pings = [ping(c, seconds_ago=s, lat=52.5 + s / 1000) for c in couriers for s in (3, 2, 1)]
 
     with CaptureQueriesContext(connection) as queries:
         pings_write(pings)
 
-    # Django's log sees the one UPDATE (COPY goes straight to psycopg, and is one statement).
-    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == 1
-    assert statements[0].lstrip().startswith("UPDATE couriers_courier")
+    assert len(queries) == 1
+    assert "INSERT INTO couriers_locationping" in queries[0]["sql"]
+    assert "UPDATE couriers_courier" in queries[0]["sql"]
     assert LocationPing.objects.count() == 150
     courier = Courier.objects.get(pk=couriers[7].pk)
     assert courier.current_point.y == pytest.approx(52.501)  # the newest of the three
@@ -105,18 +105,20 @@ def test_the_buffer_writes_many_pings_in_one_flush() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_full_buffer_is_split_into_batches_of_the_maximum(settings) -> None:
+def test_a_full_buffer_wakes_the_writer_without_waiting_for_the_interval(settings) -> None:
     settings.LOCATION_FLUSH_MAX_PINGS = 40
-    settings.LOCATION_FLUSH_INTERVAL_MS = 60_000  # only size triggers the thread here
+    settings.LOCATION_FLUSH_INTERVAL_MS = 600_000  # only the size can wake the thread here
     buffer = PingBuffer()
     couriers = CourierFactory.create_batch(10)
     try:
-        with buffer._write_lock:  # hold the writer so the batch is split deterministically
-            buffer.add([ping(c, seconds_ago=s) for c in couriers for s in range(1, 11)])
-            assert buffer.pending() == 100
-        buffer.flush()
+        buffer.add([ping(c, seconds_ago=s) for c in couriers for s in range(1, 11)])
+        deadline = time.monotonic() + 30
+        while buffer.flushes == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
 
+        # Everything waiting goes as one batch (one statement), however many there are.
+        assert buffer.flushes == 1
+        assert buffer.pending() == 0
         assert LocationPing.objects.count() == 100
-        assert buffer.flushes == 3  # 40 + 40 + 20
     finally:
         buffer.stop()
