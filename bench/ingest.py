@@ -115,6 +115,32 @@ def prepare_couriers(count: int) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (from /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/comm") as comm:
+                    if comm.read().strip() == "postgres":
+                        pids.append(int(name))
+            except OSError:
+                continue
+    return pids
+
+
 def reset_pings() -> None:
     from django.db import connection
 
@@ -274,17 +300,32 @@ class LoadGenerator:
         loop = paced if phase.rate else flat_out
         await asyncio.gather(*(loop(i) for i in range(count)))
 
+    async def drain(self) -> None:
+        """Wait until the server has handled every frame sent so far (a ping per socket)."""
+
+        async def one(index: int) -> None:
+            await self.sockets[index].send('{"type": "ping"}')
+            await self.pongs[index].get()
+
+        await asyncio.wait_for(
+            asyncio.gather(*(one(i) for i in range(len(self.sockets)))), timeout=300
+        )
+
     async def close(self) -> None:
         for task in self.readers:
             task.cancel()
         await asyncio.gather(*(s.close() for s in self.sockets), return_exceptions=True)
 
 
-async def measure_app(port: int, phase: Phase, seconds: float, gen: LoadGenerator) -> dict:
+async def measure_app(
+    port: int, phase: Phase, seconds: float, gen: LoadGenerator, server_pid: int
+) -> dict:
     """Warm up, then run ``seconds`` and report what the server stored (or parsed)."""
     is_bare = "bare" in phase.name
     await gen.run(phase, WARMUP_SECONDS)
     sent_before, cpu_before = gen.sent_pings, time.process_time()
+    pg_pids = postgres_pids()
+    server_cpu, pg_cpu = cpu_seconds([server_pid]), cpu_seconds(pg_pids)
     before = _bare_stats(port) if is_bare else None
     t0 = datetime.now(UTC)
     started = time.perf_counter()
@@ -294,12 +335,15 @@ async def measure_app(port: int, phase: Phase, seconds: float, gen: LoadGenerato
     result: dict[str, Any] = {
         "offered_per_s": (gen.sent_pings - sent_before) / elapsed,
         "generator_cpu": (time.process_time() - cpu_before) / elapsed,
+        "server_cpu": (cpu_seconds([server_pid]) - server_cpu) / elapsed,
+        "postgres_cpu": (cpu_seconds(pg_pids) - pg_cpu) / elapsed,
     }
     if is_bare:
         after = _bare_stats(port)
         result["frames_per_s"] = (after["frames"] - before["frames"]) / elapsed
         result["parsed_per_s"] = (after["items"] - before["items"]) / elapsed
         return result
+    await gen.drain()  # every frame handled: the rest is up to the writer
     await asyncio.sleep(DRAIN_SECONDS)
     stats = await asyncio.to_thread(stored_stats, t0, t1)
     result.update(stats)
@@ -325,19 +369,24 @@ def report(name: str, result: dict) -> None:
         parts += [
             f"parsed {result['frames_per_s']:,.0f} frames/s ({result['parsed_per_s']:,.0f} pings)"
         ]
-    parts.append(f"generator CPU {result['generator_cpu'] * 100:.0f}%")
+    parts.append(
+        f"CPU: server {result['server_cpu'] * 100:.0f}%, PostgreSQL "
+        f"{result['postgres_cpu'] * 100:.0f}%, generator {result['generator_cpu'] * 100:.0f}%"
+    )
     print(f"  {name:34s} " + ", ".join(parts), flush=True)
 
 
 async def run_app(app: str, phases: list[Phase], tokens: list[str], seconds: float) -> dict:
     results = {}
-    with server(app) as (port, _process):
+    with server(app) as (port, process):
         gen = LoadGenerator(port, tokens)
         await gen.connect()
         for phase in phases:
+            await gen.drain()  # no backlog from the previous phase
             if "bare" not in phase.name:
+                await asyncio.sleep(DRAIN_SECONDS)
                 await asyncio.to_thread(reset_pings)
-            result = await measure_app(port, phase, seconds, gen)
+            result = await measure_app(port, phase, seconds, gen, process.pid)
             results[phase.name] = result
             report(phase.name, result)
         if gen.errors:
@@ -381,20 +430,30 @@ def main() -> None:
             continue
         print(f"-- {app}", flush=True)
         results.update(asyncio.run(run_app(app, phases, tokens, args.seconds)))
-    print("\n| phase | offered pings/s | stored pings/s | frames/s | p50 | p99 | max |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "\n| phase | offered pings/s | stored pings/s | frames/s | p50 | p99 | max "
+        "| CPU server / PG / generator |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for name, r in results.items():
         if "stored_per_s" in r:
             print(
                 f"| {name} | {r['offered_per_s']:,.0f} | {r['stored_per_s']:,.0f} "
                 f"| {r['frames_per_s']:,.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms "
-                f"| {r['max_ms']:.0f} ms |"
+                f"| {r['max_ms']:.0f} ms | {_cpu(r)} |"
             )
         else:
             print(
                 f"| {name} | {r['offered_per_s']:,.0f} | (parsed {r['parsed_per_s']:,.0f}) "
-                f"| {r['frames_per_s']:,.0f} | - | - | - |"
+                f"| {r['frames_per_s']:,.0f} | - | - | - | {_cpu(r)} |"
             )
+
+
+def _cpu(r: dict) -> str:
+    return (
+        f"{r['server_cpu'] * 100:.0f}% / {r['postgres_cpu'] * 100:.0f}% "
+        f"/ {r['generator_cpu'] * 100:.0f}%"
+    )
 
 
 if __name__ == "__main__":

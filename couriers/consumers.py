@@ -135,6 +135,8 @@ class CourierConsumer(AuthenticatedJsonConsumer):
             location_buffer.add(pings)
             if self.state.active_job_pk is not None:
                 await self._broadcast(pings)
+            if location_buffer.is_backed_up():
+                await location_buffer.wait_for_writer()
         if rejected:
             fields = (
                 {"items": {str(index): errors for index, errors in rejected.items()}}

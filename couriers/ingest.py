@@ -20,6 +20,7 @@ written are lost if the process dies; a normal shutdown flushes them (atexit).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import threading
@@ -33,6 +34,9 @@ from django.db import DatabaseError, connection
 from couriers.locations import AcceptedPing
 
 logger = logging.getLogger(__name__)
+
+# Sockets pause reading while more than this many flushes' worth of pings wait.
+BACKLOG_FLUSHES = 10
 
 # One statement, so one round trip and one transaction (autocommit) per batch: a
 # data-modifying CTE inserts every breadcrumb (multi-row INSERT ... SELECT unnest) and the
@@ -146,6 +150,22 @@ class PingBuffer:
     def pending(self) -> int:
         with self._lock:
             return len(self._pending)
+
+    def is_backed_up(self) -> bool:
+        """More waiting than BACKLOG_FLUSHES flushes' worth: the writer is falling behind."""
+        return len(self._pending) > settings.LOCATION_FLUSH_MAX_PINGS * BACKLOG_FLUSHES
+
+    async def wait_for_writer(self) -> None:
+        """Sleep (without blocking the loop) until the backlog is back under the mark.
+
+        Sockets await this after queueing, so a server that accepts pings faster than it
+        can store them stops reading frames (TCP pushes back on the apps) instead of
+        growing the buffer and the latency without bound; it also hands the GIL to the
+        writer thread.
+        """
+        while self.is_backed_up() and self._thread is not None and self._thread.is_alive():
+            self._wake.set()
+            await asyncio.sleep(0.005)
 
     def flush(self) -> int:
         """Write everything queued now as one batch; return the count.
