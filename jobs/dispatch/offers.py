@@ -13,19 +13,21 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, FloatField, QuerySet, Value
+from django.db.models import Exists, F, FloatField, OuterRef, QuerySet, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 from django_q.tasks import async_task
 from rest_framework import status
 
 from couriers.models import Courier, CourierStatus
-from jobs.dispatch.payloads import WithdrawReason, offer_withdrawn_frame
+from jobs.dispatch.payloads import (
+    WithdrawReason,
+    offer_withdrawn_frame,
+    send_to_couriers_on_commit,
+)
 from jobs.lifecycle import job_transition
 from jobs.models import Job, JobStatus, Offer, OfferStatus
 from marketplace.api.errors import ApplicationError, ConflictError
-from marketplace.realtime.broadcast import broadcast_on_commit
-from marketplace.realtime.groups import courier_group
 
 logger = logging.getLogger(__name__)
 
@@ -147,12 +149,16 @@ def offer_decline(*, offer_pk: UUID | str, courier: Courier, reason: str = "") -
     job_pk = _offer_job_pk(offer_pk=offer_pk, courier=courier)
     now = timezone.now()
     with transaction.atomic():
+        # The job's status is checked in an EXISTS, not a join: Django turns an UPDATE with
+        # a join into "WHERE id IN (subquery)", and PostgreSQL's re-check after waiting on
+        # a concurrent accept's row lock would then not see the offer's new status.
+        job_is_pending = Exists(Job.objects.filter(pk=OuterRef("job_id"), status=JobStatus.PENDING))
         declined = Offer.objects.filter(
+            job_is_pending,
             pk=offer_pk,
             courier=courier,
             status=OfferStatus.PENDING,
             expires_at__gt=now,
-            job__status=JobStatus.PENDING,
         ).update(status=OfferStatus.DECLINED, responded_at=now, decline_reason=reason)
         if declined:
             Courier.objects.filter(pk=courier.pk).update(acceptance_rate=acceptance_rate_after(0.0))
@@ -186,9 +192,10 @@ def offers_withdraw(offers: QuerySet[Offer], *, reason: str) -> list[UUID]:
     Call with the offers' job rows locked. Returns the withdrawn offers' ids.
     """
     rows = _close(offers, to=OfferStatus.WITHDRAWN)
-    for offer_pk, job_pk, courier_pk in rows:
-        frame = offer_withdrawn_frame(offer_pk=offer_pk, job_pk=job_pk, reason=reason)
-        broadcast_on_commit([courier_group(courier_pk)], frame)
+    send_to_couriers_on_commit(
+        (courier_pk, offer_withdrawn_frame(offer_pk=offer_pk, job_pk=job_pk, reason=reason))
+        for offer_pk, job_pk, courier_pk in rows
+    )
     return [pk for pk, _, _ in rows]
 
 
@@ -204,11 +211,13 @@ def offers_expire(offers: QuerySet[Offer], *, now: datetime) -> list[UUID]:
         Courier.objects.filter(pk__in=courier_pks).update(
             acceptance_rate=acceptance_rate_after(0.0)
         )
-    for offer_pk, job_pk, courier_pk in rows:
-        frame = offer_withdrawn_frame(
-            offer_pk=offer_pk, job_pk=job_pk, reason=WithdrawReason.EXPIRED
+    send_to_couriers_on_commit(
+        (
+            courier_pk,
+            offer_withdrawn_frame(offer_pk=offer_pk, job_pk=job_pk, reason=WithdrawReason.EXPIRED),
         )
-        broadcast_on_commit([courier_group(courier_pk)], frame)
+        for offer_pk, job_pk, courier_pk in rows
+    )
     return [pk for pk, _, _ in rows]
 
 

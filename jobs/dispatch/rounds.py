@@ -34,11 +34,9 @@ from django_q.models import Schedule
 
 from couriers.selectors import RankedCourier, couriers_ranked_for_pickup
 from jobs.dispatch.offers import DISPATCH_TASK, offers_expire, offers_withdraw
-from jobs.dispatch.payloads import WithdrawReason, offer_frame
+from jobs.dispatch.payloads import WithdrawReason, offer_frame, send_to_couriers_on_commit
 from jobs.lifecycle import job_transition
 from jobs.models import DispatchMode, Job, JobEvent, JobStatus, Offer, OfferStatus
-from marketplace.realtime.broadcast import broadcast_on_commit
-from marketplace.realtime.groups import courier_group
 
 logger = logging.getLogger(__name__)
 
@@ -232,8 +230,7 @@ def _try_lock_couriers(courier_pks: list[int]) -> set[int]:
 
 def _announce(job: Job, offers: list[Offer]) -> None:
     """Send each courier their offer on commit, and schedule a pass after the deadline."""
-    for offer in offers:
-        broadcast_on_commit([courier_group(offer.courier_id)], offer_frame(offer, job))
+    send_to_couriers_on_commit((offer.courier_id, offer_frame(offer, job)) for offer in offers)
     _follow_up(job, at=max(o.expires_at for o in offers) + EXPIRY_FOLLOW_UP_DELAY)
 
 
