@@ -21,6 +21,7 @@ re-post.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +29,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -93,15 +93,22 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
         if job.status != JobStatus.PENDING:
             offers_withdraw(offers, reason=WithdrawReason.JOB_UNAVAILABLE)
             return DispatchResult(Outcome.NOT_PENDING, job.dispatch_round)
-        expired = offers_expire(offers, now=now)
-        if offers.filter(status=OfferStatus.PENDING).exists():
+        # Every offer of the job, read once: (courier, status, round, created, deadline).
+        history = list(
+            offers.values_list("courier_id", "status", "dispatch_round", "created_at", "expires_at")
+        )
+        expired: list[UUID] = []
+        if any(status == OfferStatus.PENDING and due <= now for _, status, _, _, due in history):
+            expired = offers_expire(offers, now=now)
+        if any(status == OfferStatus.PENDING and due > now for _, status, _, _, due in history):
             return DispatchResult(Outcome.WAITING, job.dispatch_round, expired=expired)
-        # A courier who dropped the job kept an accepted offer; it no longer stands.
-        offers.filter(status=OfferStatus.ACCEPTED).update(status=OfferStatus.WITHDRAWN)
+        if any(status == OfferStatus.ACCEPTED for _, status, _, _, _ in history):
+            # A courier who dropped the job kept an accepted offer; it no longer stands.
+            offers.filter(status=OfferStatus.ACCEPTED).update(status=OfferStatus.WITHDRAWN)
 
         mode = dispatch_mode_for(job)
         first_round = job.dispatch_round
-        made, saw_engaged = _offer_next(job, mode=mode, now=now)
+        made, saw_engaged = _offer_next(job, mode=mode, now=now, history=history)
         if made:
             job.dispatch_mode = mode
             job.save(update_fields=["dispatch_round", "dispatch_mode", "updated_at"])
@@ -118,7 +125,7 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
             to=JobStatus.UNASSIGNED,
             actor=None,
             reason="No courier accepted the job.",
-            data={"rounds": rounds, "offers": offers.count()},
+            data={"rounds": rounds, "offers": len(history)},
             changes={"dispatch_round": job.dispatch_round, "dispatch_mode": mode},
         )
         return DispatchResult(Outcome.UNASSIGNED, job.dispatch_round, expired=expired)
@@ -134,22 +141,23 @@ def _cycle_started_at(job: Job) -> datetime | None:
     )
 
 
-def _offer_next(job: Job, *, mode: DispatchMode, now: datetime) -> tuple[list[Offer], bool]:
+def _offer_next(
+    job: Job, *, mode: DispatchMode, now: datetime, history: list[tuple]
+) -> tuple[list[Offer], bool]:
     """Create the next offers, advancing ``job.dispatch_round`` past exhausted rounds.
 
-    Returns the offers and whether any courier in reach was skipped as engaged.
+    ``history`` is the job's offers as read at the start of the pass. Returns the new
+    offers and whether any courier in reach was skipped as engaged.
     """
     radii = settings.DISPATCH_RADII_M
     is_sequential = mode == DispatchMode.SEQUENTIAL
     per_round = settings.DISPATCH_CANDIDATES if is_sequential else settings.DISPATCH_BROADCAST_SIZE
-    offers = Offer.objects.filter(job=job)
-    offered = set(offers.values_list("courier_id", flat=True))
-    cycle_start = _cycle_started_at(job)
-    this_cycle = offers.filter(created_at__gte=cycle_start) if cycle_start else offers
-    made_in_round = dict(
-        this_cycle.values_list("dispatch_round")
-        .annotate(n=Count("pk"))
-        .values_list("dispatch_round", "n")
+    offered = {courier_pk for courier_pk, *_ in history}
+    cycle_start = _cycle_started_at(job) if history else None
+    made_in_round = Counter(
+        dispatch_round
+        for _, _, dispatch_round, created_at, _ in history
+        if cycle_start is None or created_at >= cycle_start
     )
     saw_engaged = False
     while job.dispatch_round < len(radii):

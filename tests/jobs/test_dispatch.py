@@ -497,3 +497,16 @@ def test_the_sweeper_is_scheduled_every_minute() -> None:
 def test_dispatch_of_an_unknown_job_does_nothing() -> None:
     CourierFactory()
     assert dispatch_job_task("00000000-0000-0000-0000-000000000000") == Outcome.MISSING
+
+
+def test_a_first_pass_costs_a_fixed_number_of_queries(django_assert_num_queries) -> None:
+    for distance in (500, 1000, 1500):
+        courier_at(distance)
+    job = pending_job()
+
+    # Savepoint, job lock, the job's offers, selector, courier locks, engaged check,
+    # insert offers, save job, follow-up schedule, release savepoint.
+    with django_assert_num_queries(10):
+        result = dispatch_job(job_pk=job.pk)
+
+    assert result.outcome == Outcome.OFFERED
