@@ -35,6 +35,12 @@ class PerPingOrmWriter:
         for ping in pings:
             self._queue.put(ping)
 
+    def is_backed_up(self) -> bool:
+        return False  # no pushback: the naive design queues without bound
+
+    async def wait_for_writer(self) -> None:
+        return
+
     def _run(self) -> None:
         while True:
             ping = self._queue.get()
