@@ -24,6 +24,7 @@ import asyncio
 import atexit
 import logging
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -132,6 +133,7 @@ class PingBuffer:
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()  # one flush at a time keeps batches in order
         self.flushes = 0  # batches written since start, for tests and benchmarks
+        self._gates: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     def add(self, pings: Sequence[AcceptedPing]) -> None:
         """Queue pings; never blocks on the database (safe on the event loop)."""
@@ -161,11 +163,17 @@ class PingBuffer:
         Sockets await this after queueing, so a server that accepts pings faster than it
         can store them stops reading frames (TCP pushes back on the apps) instead of
         growing the buffer and the latency without bound; it also hands the GIL to the
-        writer thread.
+        writer thread. One waiter per event loop polls; the others queue on a lock, so
+        thousands of backed-up sockets cost one timer, not thousands.
         """
-        while self.is_backed_up() and self._thread is not None and self._thread.is_alive():
-            self._wake.set()
-            await asyncio.sleep(0.005)
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Lock()
+        async with gate:
+            while self.is_backed_up() and self._thread is not None and self._thread.is_alive():
+                self._wake.set()
+                await asyncio.sleep(0.01)
 
     def flush(self) -> int:
         """Write everything queued now as one batch; return the count.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
 import pytest
+from channels.db import database_sync_to_async
 from django.contrib.gis.geos import Point
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -122,3 +124,25 @@ def test_a_full_buffer_wakes_the_writer_without_waiting_for_the_interval(setting
         assert LocationPing.objects.count() == 100
     finally:
         buffer.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sockets_wait_while_the_writer_is_behind_and_resume_when_it_catches_up(
+    settings,
+) -> None:
+    settings.LOCATION_FLUSH_MAX_PINGS = 2  # backed up above 2 x BACKLOG_FLUSHES = 20
+    buffer = PingBuffer()
+    couriers = await database_sync_to_async(CourierFactory.create_batch)(5)
+    buffer._write_lock.acquire()  # the writer cannot flush until released
+    try:
+        buffer.add([ping(c, seconds_ago=s) for c in couriers for s in range(1, 6)])
+        assert buffer.is_backed_up()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(buffer.wait_for_writer(), timeout=0.3)
+    finally:
+        buffer._write_lock.release()
+    await asyncio.wait_for(buffer.wait_for_writer(), timeout=30)
+
+    assert not buffer.is_backed_up()
+    await database_sync_to_async(buffer.stop)()
+    assert await database_sync_to_async(LocationPing.objects.count)() == 25
