@@ -114,32 +114,38 @@ def post_and_dispatch(args: tuple[int, int, int, int, int]) -> dict[str, Any]:
     return {"post_ms": post_ms, "dispatch_ms": dispatch_ms, "offers": offers, "outcomes": outcomes}
 
 
-def race_offers(args: tuple[int, int, float, int]) -> dict[str, Any]:
+def race_offers(args: tuple[int, int, float, Any]) -> dict[str, Any]:
     """One racer: accept every open offer to couriers ``id % racers == index``."""
-    index, racers, stop_at, total_jobs = args
+    index, racers, stop_at, posters_done = args
     _reset_connections()
     from django.db.models import F
     from django.utils import timezone
 
     from couriers.models import Courier
     from jobs.dispatch import OfferNoLongerAvailable, offer_accept
-    from jobs.models import Job, Offer, OfferStatus
+    from jobs.models import Offer, OfferStatus
 
     couriers: dict[int, Courier] = {}
     accepted, refused, accept_ms, offer_to_accept_ms = 0, 0, [], []
     seen: set[Any] = set()
     while time.time() < stop_at:
-        open_offers = list(
-            Offer.objects.annotate(slot=F("courier_id") % racers)
+        # Open offers are few at any moment (one per courier), so the ones already tried
+        # are skipped here rather than in SQL.
+        open_offers = [
+            row
+            for row in Offer.objects.annotate(slot=F("courier_id") % racers)
             .filter(slot=index, status=OfferStatus.PENDING, expires_at__gt=timezone.now())
-            .exclude(pk__in=seen)
+            .order_by("created_at")
             .values_list("pk", "courier_id", "created_at")
-        )
+            if row[0] not in seen
+        ]
         if not open_offers:
-            # Done once every job is posted and no offer is open anywhere (a job whose
-            # couriers were all engaged waits for its retry, which this bench does not run).
-            if Job.objects.count() >= total_jobs and not (
-                Offer.objects.filter(status=OfferStatus.PENDING).exists()
+            # Done once the posters are and no offer is open anywhere (a job whose couriers
+            # were all engaged waits for its retry, which this bench does not run).
+            if posters_done.is_set() and not (
+                Offer.objects.filter(
+                    status=OfferStatus.PENDING, expires_at__gt=timezone.now()
+                ).exists()
             ):
                 break
             time.sleep(POLL_SECONDS)
@@ -245,9 +251,11 @@ def main() -> None:
     per_poster[0] += options.jobs - sum(per_poster)
     stop_at = time.time() + options.timeout
     started = time.perf_counter()
+    manager = context.Manager()
+    posters_done = manager.Event()
     with context.Pool(options.posters + options.racers) as pool:
         racing = pool.map_async(
-            race_offers, [(i, options.racers, stop_at, options.jobs) for i in range(options.racers)]
+            race_offers, [(i, options.racers, stop_at, posters_done) for i in range(options.racers)]
         )
         posting = pool.map_async(
             post_and_dispatch,
@@ -255,6 +263,7 @@ def main() -> None:
         )
         posters = posting.get()
         posted_at = time.perf_counter()
+        posters_done.set()
         racers = racing.get()
     finished = time.perf_counter()
 
