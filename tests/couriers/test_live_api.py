@@ -9,11 +9,13 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_q.tasks import async_task, result
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, CourierStatus, LocationPing
 from couriers.services import couriers_mark_stale_offline, location_pings_delete_old
 from jobs.models import JobStatus
+from marketplace.schedules import PERIODIC_TASKS
 from tests.conftest import client_for
 from tests.couriers.conftest import fix, online_courier
 from tests.factories import CourierFactory, JobFactory
@@ -230,3 +232,25 @@ def test_retention_deletes_old_breadcrumbs_in_chunks() -> None:
     assert deleted == 7
     assert sum(q["sql"].lstrip().startswith("DELETE") for q in queries) == 3  # 3 + 3 + 1
     assert set(LocationPing.objects.values_list("received_at", flat=True)) == {recent}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduled_tasks_run_on_a_real_cluster(worker_cluster) -> None:
+    stale = online_courier(last_seen_at=timezone.now() - timedelta(minutes=10))
+    courier = CourierFactory()
+    old = timezone.now() - timedelta(days=31)
+    LocationPing.objects.create(
+        courier=courier, point=Point(13.4, 52.5), recorded_at=old, received_at=old
+    )
+    names = {task.func for task in PERIODIC_TASKS}
+
+    stale_result = result(async_task("couriers.tasks.couriers_mark_stale_offline_task"), 20_000)
+    retention_result = result(async_task("couriers.tasks.location_pings_retention_task"), 20_000)
+
+    assert {
+        "couriers.tasks.couriers_mark_stale_offline_task",
+        "couriers.tasks.location_pings_retention_task",
+    } <= names
+    assert (stale_result, retention_result) == (1, 1)
+    assert Courier.objects.get(pk=stale.pk).status == CourierStatus.OFFLINE
+    assert LocationPing.objects.count() == 0
