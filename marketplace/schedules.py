@@ -28,7 +28,6 @@ PERIODIC_TASKS += [
     ),
 ]
 
-
 # Couriers: silent couriers go offline; old breadcrumbs are deleted.
 PERIODIC_TASKS += [
     PeriodicTask(
