@@ -73,15 +73,32 @@ def _availability_payload(courier_pk: int, status: str) -> dict[str, Any]:
     return {"type": "availability", "courier_id": courier_pk, "status": status}
 
 
-@transaction.atomic
 def courier_set_availability(*, courier: Courier, online: bool) -> Courier:
     """Go online (``available``, or ``busy`` while holding a job) or offline.
 
     Locks the courier row. Going offline with an active job is refused (409
     ``courier_has_active_job``): an offline courier's pings are refused, so the job's
     trackers would lose them. Going online counts as being seen, so the stale-courier
-    task gives the app COURIER_STALE_AFTER_SECONDS to send its first ping.
+    task gives the app COURIER_STALE_AFTER_SECONDS to send its first ping. Going offline
+    withdraws the courier's open offers, so those jobs move on at once.
     """
+    saved = _courier_set_availability(courier=courier, online=online)
+    if saved.status == CourierStatus.OFFLINE:
+        _offers_withdraw_for_offline([saved.pk])
+    return saved
+
+
+def _offers_withdraw_for_offline(courier_pks: Sequence[int]) -> None:
+    """Withdraw open offers of couriers who just went offline (after their commit)."""
+    # Imported here: dispatch sits above couriers (it imports the matching selectors).
+    from jobs.dispatch import offers_withdraw_for_courier
+
+    for courier in Courier.objects.filter(pk__in=courier_pks):
+        offers_withdraw_for_courier(courier=courier)
+
+
+@transaction.atomic
+def _courier_set_availability(*, courier: Courier, online: bool) -> Courier:
     locked = Courier.objects.select_for_update().get(pk=courier.pk)
     has_job = courier_active_job_pk(courier_pk=locked.pk) is not None
     if online:
@@ -232,7 +249,7 @@ def couriers_mark_stale_offline(*, now: datetime | None = None) -> list[int]:
 
     Busy couriers are left alone: they hold a job, and going offline would refuse the
     pings their trackers wait for (a phone in a tunnel comes back). Each courier set
-    offline is told on their socket. Returns their pks.
+    offline is told on their socket, and their open offers are withdrawn. Returns their pks.
     """
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -248,6 +265,7 @@ def couriers_mark_stale_offline(*, now: datetime | None = None) -> list[int]:
         pks = sorted(row[0] for row in cursor.fetchall())
         for pk in pks:
             broadcast_on_commit([courier_group(pk)], _availability_payload(pk, "offline"))
+    _offers_withdraw_for_offline(pks)
     return pks
 
 

@@ -14,11 +14,11 @@ from rest_framework.test import APIClient
 
 from couriers.models import Courier, CourierStatus, LocationPing
 from couriers.services import couriers_mark_stale_offline, location_pings_delete_old
-from jobs.models import JobStatus
+from jobs.models import JobStatus, Offer, OfferStatus
 from marketplace.schedules import PERIODIC_TASKS
 from tests.conftest import client_for
 from tests.couriers.conftest import fix, online_courier
-from tests.factories import CourierFactory, JobFactory
+from tests.factories import CourierFactory, JobFactory, OfferFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +52,18 @@ def test_going_offline_when_idle() -> None:
 
     assert response.status_code == 200
     assert Courier.objects.get(pk=courier.pk).status == CourierStatus.OFFLINE
+
+
+def test_going_offline_withdraws_open_offers_so_the_job_moves_on() -> None:
+    courier = online_courier()
+    offer = OfferFactory(courier=courier)
+    other = OfferFactory(job=offer.job)
+
+    response = client_for(courier.user).post(AVAILABILITY, {"online": False}, format="json")
+
+    assert response.status_code == 200
+    statuses = dict(Offer.objects.values_list("pk", "status"))
+    assert statuses == {offer.pk: OfferStatus.WITHDRAWN, other.pk: OfferStatus.PENDING}
 
 
 def test_going_offline_with_an_active_job_is_refused_and_nothing_changes() -> None:
@@ -214,6 +226,21 @@ def test_stale_available_couriers_go_offline_in_one_update() -> None:
         never_seen.pk: "offline",
         fresh.pk: "available",
         busy_stale.pk: "busy",
+    }
+
+
+def test_couriers_gone_stale_lose_their_open_offers() -> None:
+    stale = online_courier(last_seen_at=timezone.now() - timedelta(seconds=121))
+    fresh = online_courier()
+    stale_offer = OfferFactory(courier=stale)
+    fresh_offer = OfferFactory(courier=fresh)
+
+    couriers_mark_stale_offline()
+
+    statuses = dict(Offer.objects.values_list("pk", "status"))
+    assert statuses == {
+        stale_offer.pk: OfferStatus.WITHDRAWN,
+        fresh_offer.pk: OfferStatus.PENDING,
     }
 
 
