@@ -25,3 +25,6 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_marketplace{_suffix}"}  # noqa: F
 # Serve static files straight from the apps, so no collectstatic is needed in tests.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None
+# Race tests run 50 threads against the database at once; each needs its own connection.
+if "pool" in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 60  # noqa: F405
