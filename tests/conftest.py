@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -9,6 +12,7 @@ from rest_framework.test import APIClient
 from couriers.models import Courier
 from marketplace.models import User
 from tests.factories import CourierFactory, ShopUserFactory, UserFactory
+from tests.workers import running_cluster
 
 
 @pytest.fixture(autouse=True)
@@ -51,3 +55,10 @@ def shop_client(shop_user: User) -> APIClient:
 @pytest.fixture
 def courier_client(courier: Courier) -> APIClient:
     return client_for(courier.user)
+
+
+@pytest.fixture
+def worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
+    """A real ``manage.py qcluster`` (one worker) on this test slot's database and Redis."""
+    with running_cluster() as process:
+        yield process

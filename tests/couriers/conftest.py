@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from couriers.ingest import location_buffer
 from couriers.models import Courier, CourierStatus
-from marketplace.health import check_worker
-from tests.e2e_server import database_url
 from tests.factories import CourierFactory
 
 
@@ -53,44 +45,3 @@ def online_courier(**kwargs: Any) -> Courier:
         "last_seen_at": timezone.now(),
     }
     return CourierFactory(**{**defaults, **kwargs})
-
-
-def _wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.fixture
-def worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
-    """A real ``manage.py qcluster`` on this slot's test database and Redis."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "marketplace.test_settings",
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "Q_WORKERS": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        if not _wait_for(lambda: check_worker()["ok"] or process.poll() is not None, 30):
-            pytest.fail("the django-q2 cluster sent no heartbeat within 30 s")
-        if process.poll() is not None:
-            pytest.fail(f"qcluster exited: {process.stderr.read().decode()[-2000:]}")
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    _wait_for(lambda: not check_worker()["ok"], 10)

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, CourierStatus
 from jobs.models import ServiceZone
-from marketplace.health import check_worker
 from marketplace.models import User
 from tests.conftest import client_for
-from tests.e2e_server import database_url
 from tests.factories import CourierFactory, ServiceZoneFactory, ShopUserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,48 +81,3 @@ def online_courier(lat: float, lng: float, **kwargs: Any) -> Courier:
         "last_seen_at": timezone.now(),
     }
     return CourierFactory(**{**defaults, **kwargs})
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.fixture
-def worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
-    """A real `manage.py qcluster` on this slot's test database and Redis."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "marketplace.test_settings",
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "Q_WORKERS": "1",
-    }
-    # A file, not a pipe: a chatty worker would block on a full pipe nobody reads.
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            if not wait_for(lambda: check_worker()["ok"] or process.poll() is not None, 30):
-                pytest.fail("the django-q2 cluster sent no heartbeat within 30 s")
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"qcluster exited: {log.read().decode(errors='replace')[-2000:]}")
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    # Its heartbeat expires 3 s after the last beat.
-    wait_for(lambda: not check_worker()["ok"], 10)

@@ -15,10 +15,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 from django_q.models import Schedule
@@ -27,13 +25,12 @@ from jobs.dispatch.tasks import STUCK_AFTER
 from jobs.models import Job, JobEvent, Offer, OfferStatus
 from marketplace.schedules import schedules_sync
 from tests.conftest import client_for
-from tests.e2e_server import database_url
 from tests.factories import JobFactory, OfferFactory
 from tests.jobs.dispatch_helpers import courier_at, pending_job, point_at
+from tests.workers import ROOT, cluster_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_CODE = (
     "import django\n"
     "from django.conf import settings\n"
@@ -66,15 +63,11 @@ class Clusters:
     """Starts qclusters (each in its own process group) and kills them like a crash does."""
 
     def __init__(self, offer_ttl_seconds: int) -> None:
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "marketplace.test_settings",
-            "DATABASE_URL": database_url(settings.DATABASES["default"]),
-            "Q_WORKERS": "1",
-            "OFFER_TTL_SECONDS": str(offer_ttl_seconds),
-            "DISPATCH_MODE": "sequential",
-            "DISPATCH_RADII_M": "3000,6000,12000",
-        }
+        self.env = cluster_env(
+            OFFER_TTL_SECONDS=str(offer_ttl_seconds),
+            DISPATCH_MODE="sequential",
+            DISPATCH_RADII_M="3000,6000,12000",
+        )
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:

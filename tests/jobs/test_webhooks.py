@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,13 +28,13 @@ from jobs.webhooks import (
     webhook_sweep,
     webhook_url_problem,
 )
-from marketplace.health import check_worker
 from marketplace.models import Shop, User
 from tests.concurrency import race
 from tests.conftest import client_for
-from tests.e2e_server import database_url, free_port
+from tests.e2e_server import free_port
 from tests.factories import CourierFactory, JobFactory, ShopUserFactory
 from tests.jobs.webhook_receiver import WebhookReceiver, verify_signature
+from tests.workers import running_cluster, wait_for
 
 S = JobStatus
 URL = "/api/v1/shop/webhook/"
@@ -690,49 +688,11 @@ def test_deliveries_list_refuses_an_unknown_status_filter(shop_client: APIClient
 # --- A real django-q2 cluster ------------------------------------------------------------
 
 
-def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.fixture
-def webhook_cluster(django_db_setup: None, tmp_path: Path) -> Iterator[subprocess.Popen]:
+def webhook_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
     """A real ``manage.py qcluster`` (two workers) on this slot's test database."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "marketplace.test_settings",
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "Q_WORKERS": "2",
-        "WEBHOOK_ALLOW_INSECURE_URLS": "true",
-    }
-    # Logs go to a file: a pipe nobody reads would fill up and stall the cluster.
-    log = tmp_path / "qcluster.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
-    try:
-        if not wait_for(lambda: check_worker()["ok"] or process.poll() is not None, 30):
-            pytest.fail("the django-q2 cluster sent no heartbeat within 30 s")
-        if process.poll() is not None:
-            pytest.fail(f"qcluster exited: {log.read_text(errors='replace')[-2000:]}")
+    with running_cluster(Q_WORKERS="2", WEBHOOK_ALLOW_INSECURE_URLS="true") as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    wait_for(lambda: not check_worker()["ok"], 10)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,52 +11,7 @@ from django.test import Client
 from django_q.models import Success
 from django_q.tasks import async_task, result
 
-from marketplace.health import check_worker
-from tests.e2e_server import database_url
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.fixture
-def worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
-    """A real `manage.py qcluster` on the test database (cluster "marketplace-test")."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "marketplace.test_settings",
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "Q_WORKERS": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        if not wait_for(lambda: check_worker()["ok"] or process.poll() is not None, 30):
-            pytest.fail("the django-q2 cluster sent no heartbeat within 30 s")
-        if process.poll() is not None:
-            pytest.fail(f"qcluster exited: {process.stderr.read().decode()[-2000:]}")
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    # Its heartbeat expires 3 s after the last beat.
-    wait_for(lambda: not check_worker()["ok"], 10)
 
 
 @pytest.mark.django_db
