@@ -18,7 +18,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from couriers.models import Capacity, Vehicle
-from jobs.models import Job, JobEvent, Quote, ServiceZone
+from jobs.courier_steps import PinNotLocked, job_pin_unlock
+from jobs.models import Job, JobEvent, ProofOfDelivery, Quote, ServiceZone
 from jobs.zones import parse_area
 
 
@@ -221,6 +222,29 @@ class JobEventInline(admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class ProofOfDeliveryInline(admin.StackedInline):
+    model = ProofOfDelivery
+    fields = [
+        "is_pin_verified",
+        "recipient_name",
+        "distance_to_dropoff_m",
+        "is_outside_geofence",
+        "geofence_reason",
+        "photo",
+        "signature",
+        "created_at",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
     """Jobs as they are, with their history; statuses change only through the services."""
@@ -240,5 +264,21 @@ class JobAdmin(ReadOnlyAdmin):
     list_select_related = ["shop", "courier__user"]
     search_fields = ["id", "external_ref", "tracking_token", "shop__name"]
     date_hierarchy = "created_at"
-    inlines = [JobEventInline]
+    inlines = [ProofOfDeliveryInline, JobEventInline]
     raw_id_fields = ["shop", "courier", "quote", "zone"]
+    actions = ["unlock_pins"]
+
+    @admin.action(description="Unlock the recipient PIN of the selected jobs")
+    def unlock_pins(self, request: HttpRequest, queryset: Any) -> None:
+        """Give couriers fresh PIN tries after a lockout (the job stays flagged for review)."""
+        unlocked = 0
+        for job_pk in queryset.values_list("pk", flat=True):
+            try:
+                job_pin_unlock(job_pk=job_pk, actor=request.user, note="Unlocked in the admin.")
+            except PinNotLocked:
+                continue
+            unlocked += 1
+        skipped = len(queryset) - unlocked
+        self.message_user(
+            request, f"Unlocked {unlocked} PIN(s); {skipped} selected job(s) had no locked PIN."
+        )

@@ -15,7 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from jobs.lifecycle import job_transition
-from jobs.models import JobStatus, ServiceZone
+from jobs.models import JobStatus, ProofOfDelivery, ServiceZone
 from marketplace.models import User
 from tests.factories import CourierFactory, JobFactory, ServiceZoneFactory, UserFactory
 from tests.jobs.conftest import trip_body
@@ -216,6 +216,43 @@ def test_job_page_shows_events_and_offers_no_edits(admin_client) -> None:
     assert 'name="_save"' not in html
     assert "Assigned" in html
     assert admin_client.get("/admin/jobs/job/add/").status_code == 403
+
+
+def test_staff_unlock_locked_pins_from_the_job_list(admin_client, superuser) -> None:
+    locked = JobFactory(is_pin_locked=True, pin_failed_attempts=5, pin_required=True)
+    unlocked = JobFactory(pin_required=True)
+
+    response = admin_client.post(
+        "/admin/jobs/job/",
+        {"action": "unlock_pins", "_selected_action": [str(locked.pk), str(unlocked.pk)]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["Unlocked 1 PIN(s); 1 selected job(s) had no locked PIN."]
+    locked.refresh_from_db()
+    assert (locked.is_pin_locked, locked.pin_failed_attempts, locked.needs_review) == (
+        False,
+        0,
+        True,
+    )
+    assert "PIN unlocked by staff root" in locked.review_reason
+    unlocked.refresh_from_db()
+    assert (unlocked.is_pin_locked, unlocked.review_reason) == (False, "")
+
+
+def test_job_page_shows_the_proof_of_delivery(admin_client) -> None:
+    job = JobFactory(status=JobStatus.DELIVERED)
+    ProofOfDelivery.objects.create(
+        job=job, is_pin_verified=True, recipient_name="Robin", distance_to_dropoff_m=12
+    )
+
+    response = admin_client.get(f"/admin/jobs/job/{job.pk}/change/")
+
+    html = response.content.decode()
+    assert "Proof of delivery" in html
+    assert "Robin" in html
 
 
 def test_job_changelist_queries_the_same_for_2_and_10_jobs(admin_client) -> None:
