@@ -9,6 +9,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def broadcast_now(groups: Iterable[str], payload: dict[str, Any]) -> None:
     for group in groups:
         try:
             async_to_sync(layer.group_send)(group, message)
-        except (OSError, ConnectionError) as exc:  # redis-py errors subclass ConnectionError
+        except (OSError, RedisError) as exc:  # redis-py's errors are not OSErrors
             logger.warning("broadcast to %s failed: %s", group, exc)
 
 
