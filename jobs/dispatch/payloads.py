@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.gis.geos import Point
-from django.db import transaction
 
 from jobs.models import Job, Offer
-from marketplace.realtime.broadcast import group_message
+from marketplace.realtime.broadcast import send_on_commit
 from marketplace.realtime.groups import courier_group
-
-logger = logging.getLogger(__name__)
 
 OFFER = "offer"
 OFFER_WITHDRAWN = "offer_withdrawn"
@@ -89,23 +83,6 @@ def offer_withdrawn_frame(*, offer_pk: object, job_pk: object, reason: str) -> d
 def send_to_couriers_on_commit(frames: Iterable[tuple[int, dict[str, Any]]]) -> None:
     """Send each ``(courier_pk, frame)`` to that courier's socket group after commit.
 
-    Like ``broadcast_on_commit``, best effort (a Redis hiccup is logged, never raised),
-    but all frames go out in one trip into the event loop: a broadcast wave of offers
-    would otherwise pay the sync-to-async hop, a few milliseconds, once per courier.
+    Best effort and in one trip into the event loop (``marketplace.realtime.broadcast``).
     """
-    messages = [(courier_group(courier_pk), group_message(frame)) for courier_pk, frame in frames]
-    if messages:
-        transaction.on_commit(lambda: _send_now(messages))
-
-
-def _send_now(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-
-    async def send_all() -> None:
-        for group, message in messages:
-            try:
-                await layer.group_send(group, message)
-            except (OSError, ConnectionError) as exc:  # redis-py errors subclass these
-                logger.warning("offer frame to %s failed: %s", group, exc)
-
-    async_to_sync(send_all)()
+    send_on_commit([(courier_group(courier_pk), frame) for courier_pk, frame in frames])
