@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -24,21 +25,78 @@ from jobs.photos import ProofImage, job_photo_store
 from marketplace.models import User
 
 
-def job_arrive_pickup(
-    *, job_pk: UUID | str, courier: Courier, actor: User, point: Point | None = None
+def _position_step(
+    *,
+    job_pk: UUID | str,
+    courier: Courier,
+    actor: User,
+    point: Point | None,
+    step: str,
+    to: S,
+    target: Callable[[Job], Point],
+    target_name: str,
 ) -> Job:
-    """assigned -> at_pickup."""
+    """A step that carries only the courier's position; its event records how far the
+    courier was from ``target(job)``, where they should be."""
     with transaction.atomic():
         job = lock_courier_job(job_pk=job_pk, courier=courier)
         job, _ = job_transition(
             job=job,
-            to=S.AT_PICKUP,
+            to=to,
             actor=actor,
             point=point,
-            data=position_data(point, job.pickup_point, "pickup"),
-            expected_from=STEP_FROM["arrive-pickup"],
+            data=position_data(point, target(job), target_name),
+            expected_from=STEP_FROM[step],
         )
     return job
+
+
+def job_arrive_pickup(
+    *, job_pk: UUID | str, courier: Courier, actor: User, point: Point | None = None
+) -> Job:
+    """assigned -> at_pickup."""
+    return _position_step(
+        job_pk=job_pk,
+        courier=courier,
+        actor=actor,
+        point=point,
+        step="arrive-pickup",
+        to=S.AT_PICKUP,
+        target=lambda job: job.pickup_point,
+        target_name="pickup",
+    )
+
+
+def job_arrive_dropoff(
+    *, job_pk: UUID | str, courier: Courier, actor: User, point: Point | None = None
+) -> Job:
+    """picked_up -> at_dropoff."""
+    return _position_step(
+        job_pk=job_pk,
+        courier=courier,
+        actor=actor,
+        point=point,
+        step="arrive-dropoff",
+        to=S.AT_DROPOFF,
+        target=delivery_target,
+        target_name="dropoff",
+    )
+
+
+def job_complete_return(
+    *, job_pk: UUID | str, courier: Courier, actor: User, point: Point | None = None
+) -> Job:
+    """returning -> returned: the package is back at the pickup."""
+    return _position_step(
+        job_pk=job_pk,
+        courier=courier,
+        actor=actor,
+        point=point,
+        step="returned",
+        to=S.RETURNED,
+        target=lambda job: job.pickup_point,
+        target_name="pickup",
+    )
 
 
 def job_pick_up(
@@ -67,23 +125,6 @@ def job_pick_up(
             point=point,
             data=data,
             expected_from=STEP_FROM["pickup"],
-        )
-    return job
-
-
-def job_arrive_dropoff(
-    *, job_pk: UUID | str, courier: Courier, actor: User, point: Point | None = None
-) -> Job:
-    """picked_up -> at_dropoff."""
-    with transaction.atomic():
-        job = lock_courier_job(job_pk=job_pk, courier=courier)
-        job, _ = job_transition(
-            job=job,
-            to=S.AT_DROPOFF,
-            actor=actor,
-            point=point,
-            data=position_data(point, delivery_target(job), "dropoff"),
-            expected_from=STEP_FROM["arrive-dropoff"],
         )
     return job
 
@@ -120,23 +161,6 @@ def job_fail(
             actor=actor,
             point=point,
             reason="Taking the package back to the pickup.",
-        )
-    return job
-
-
-def job_complete_return(
-    *, job_pk: UUID | str, courier: Courier, actor: User, point: Point | None = None
-) -> Job:
-    """returning -> returned: the package is back at the pickup."""
-    with transaction.atomic():
-        job = lock_courier_job(job_pk=job_pk, courier=courier)
-        job, _ = job_transition(
-            job=job,
-            to=S.RETURNED,
-            actor=actor,
-            point=point,
-            data=position_data(point, job.pickup_point, "pickup"),
-            expected_from=STEP_FROM["returned"],
         )
     return job
 

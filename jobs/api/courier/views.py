@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -100,8 +101,10 @@ class _PositionInputSerializer(serializers.Serializer):
     position = PositionField(required=False, allow_null=True, default=None)
 
 
-class CourierJobArrivePickupApi(_StepApi):
-    """assigned -> at_pickup."""
+class CourierJobPositionStepApi(_StepApi):
+    """A step that carries only the courier's optional position."""
+
+    step_service: Callable[..., Job]  # a staticmethod in each subclass
 
     class InputSerializer(_PositionInputSerializer):
         pass
@@ -111,10 +114,28 @@ class CourierJobArrivePickupApi(_StepApi):
     )
     def post(self, request: Request, pk: UUID) -> Response:
         data = self.own_job_input(request, pk, self.InputSerializer)
-        job_arrive_pickup(
+        self.step_service(
             job_pk=pk, courier=request.user.courier, actor=request.user, point=data["position"]
         )
         return self.respond(request, pk)
+
+
+class CourierJobArrivePickupApi(CourierJobPositionStepApi):
+    """assigned -> at_pickup."""
+
+    step_service = staticmethod(job_arrive_pickup)
+
+
+class CourierJobArriveDropoffApi(CourierJobPositionStepApi):
+    """picked_up -> at_dropoff."""
+
+    step_service = staticmethod(job_arrive_dropoff)
+
+
+class CourierJobReturnedApi(CourierJobPositionStepApi):
+    """returning -> returned: the package is back at the pickup."""
+
+    step_service = staticmethod(job_complete_return)
 
 
 def _read_image(data: dict[str, Any], field: str) -> ProofImage | None:
@@ -148,23 +169,6 @@ class CourierJobPickupApi(_StepApi):
             point=data["position"],
             photo=_read_image(data, "photo"),
             barcode=data["barcode"],
-        )
-        return self.respond(request, pk)
-
-
-class CourierJobArriveDropoffApi(_StepApi):
-    """picked_up -> at_dropoff."""
-
-    class InputSerializer(_PositionInputSerializer):
-        pass
-
-    @extend_schema(
-        request=InputSerializer, responses={200: CourierJobOutputSerializer}, tags=["courier"]
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        data = self.own_job_input(request, pk, self.InputSerializer)
-        job_arrive_dropoff(
-            job_pk=pk, courier=request.user.courier, actor=request.user, point=data["position"]
         )
         return self.respond(request, pk)
 
@@ -250,23 +254,6 @@ class CourierJobFailApi(_StepApi):
             reason=data["reason"],
             note=data["note"].strip(),
             point=data["position"],
-        )
-        return self.respond(request, pk)
-
-
-class CourierJobReturnedApi(_StepApi):
-    """returning -> returned: the package is back at the pickup."""
-
-    class InputSerializer(_PositionInputSerializer):
-        pass
-
-    @extend_schema(
-        request=InputSerializer, responses={200: CourierJobOutputSerializer}, tags=["courier"]
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        data = self.own_job_input(request, pk, self.InputSerializer)
-        job_complete_return(
-            job_pk=pk, courier=request.user.courier, actor=request.user, point=data["position"]
         )
         return self.respond(request, pk)
 
