@@ -24,7 +24,7 @@ from jobs.quotes import (
     window_check,
     zone_for_point,
 )
-from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition
+from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition, NotFoundError
 from marketplace.models import Shop, User
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,7 @@ class QuoteAlreadyUsed(ConflictError):
     default_message = "The quote was already turned into a job."
 
 
-class QuoteNotFound(ApplicationError):
-    code = "not_found"
-    status_code = status.HTTP_404_NOT_FOUND
+class QuoteNotFound(NotFoundError):
     default_message = "No such quote."
 
 

@@ -8,11 +8,10 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db.models import TextChoices
-from rest_framework import status
 
 from couriers.models import Courier
 from jobs.models import DeliveryOption, Job, JobStatus
-from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition
+from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition, NotFoundError
 from marketplace.routing import haversine_m
 
 S = JobStatus
@@ -38,9 +37,7 @@ class FailureReason(TextChoices):
     OTHER = "other", "Other (see note)"
 
 
-class JobNotFound(ApplicationError):
-    code = "not_found"
-    status_code = status.HTTP_404_NOT_FOUND
+class JobNotFound(NotFoundError):
     default_message = "No such job."
 
 

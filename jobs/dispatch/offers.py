@@ -17,7 +17,6 @@ from django.db.models import Exists, F, FloatField, OuterRef, QuerySet, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 from django_q.tasks import async_task
-from rest_framework import status
 
 from couriers.models import Courier, CourierStatus
 from jobs.dispatch.payloads import (
@@ -27,7 +26,7 @@ from jobs.dispatch.payloads import (
 )
 from jobs.lifecycle import job_transition
 from jobs.models import Job, JobStatus, Offer, OfferStatus
-from marketplace.api.errors import ApplicationError, ConflictError
+from marketplace.api.errors import ConflictError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +36,7 @@ DISPATCH_TASK = "jobs.dispatch.dispatch_job_task"
 ACCEPTANCE_EMA_WEIGHT = 0.1
 
 
-class OfferNotFound(ApplicationError):
-    code = "not_found"
-    status_code = status.HTTP_404_NOT_FOUND
+class OfferNotFound(NotFoundError):
     default_message = "No such offer."
 
 

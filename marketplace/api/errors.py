@@ -30,6 +30,14 @@ class ApplicationError(Exception):
         super().__init__(self.message)
 
 
+class NotFoundError(ApplicationError):
+    """No such object, or it is someone else's: the same answer either way (HTTP 404)."""
+
+    code = "not_found"
+    status_code = status.HTTP_404_NOT_FOUND
+    default_message = "Not found."
+
+
 class ConflictError(ApplicationError):
     """The object is not in a state that allows this (HTTP 409)."""
 
