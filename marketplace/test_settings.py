@@ -6,11 +6,11 @@ os.environ["DEBUG"] = "false"  # even when a developer's .env says otherwise
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # Tests get their own Redis database so a flush never touches a running dev instance.
-# TEST_ISOLATION_SLOT (1-5) lets several suites run side by side on one machine: each slot
+# TEST_ISOLATION_SLOT (1-7) lets several suites run side by side on one machine: each slot
 # gets its own test database, Redis database, channel prefix and worker cluster name.
 _slot = os.environ.get("TEST_ISOLATION_SLOT", "")
-if _slot and not (_slot.isdigit() and 1 <= int(_slot) <= 5):
-    raise RuntimeError(f"TEST_ISOLATION_SLOT must be 1-5, not {_slot!r}; unset it to run alone.")
+if _slot and not (_slot.isdigit() and 1 <= int(_slot) <= 7):
+    raise RuntimeError(f"TEST_ISOLATION_SLOT must be 1-7, not {_slot!r}; unset it to run alone.")
 _suffix = f"_{_slot}" if _slot else ""
 os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{15 - int(_slot or 0)}")
 os.environ.setdefault("REDIS_KEY_PREFIX", f"mptest{_suffix}")
