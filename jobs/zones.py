@@ -1,13 +1,12 @@
 """A zone's area from text: GeoJSON or WKT in, a valid WGS 84 MultiPolygon out.
 
-Shared by the admin form and ``manage.py zone_import``. GeoJSON is read with ``json`` and
-built with GEOS constructors, WKT with GEOS's reader: no GDAL and no CRS/SRS text is
-parsed (see gis.W001 in settings).
+Shared by the admin form and ``manage.py zone_import``. GeoJSON is read with
+``marketplace.jsonsafe`` and built with GEOS constructors, WKT with GEOS's reader: no GDAL
+and no CRS/SRS text is parsed (see gis.W001 in settings).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -20,6 +19,8 @@ from django.contrib.gis.geos import (
     Polygon,
 )
 from django.core.exceptions import ValidationError
+
+from marketplace import jsonsafe
 
 
 def _ring(coordinates: Any) -> LinearRing:
@@ -95,9 +96,11 @@ def parse_area(text: str) -> MultiPolygon:
     text = text.strip()
     if text.startswith("{"):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+            # Staff upload whole districts: no size limit, but the shared depth limit.
+            data = jsonsafe.loads(text, max_bytes=len(text.encode("utf-8")))
+        except jsonsafe.JSONRejected as exc:
+            where = f" (line {exc.lineno})" if exc.lineno else ""
+            raise ValidationError(f"Not valid JSON: {exc.msg}{where}.") from None
         area = _from_geojson(data)
     else:
         area = _from_wkt(text)

@@ -30,3 +30,18 @@ def install_redaction(logger_names: tuple[str, ...] = ("uvicorn.error", "uvicorn
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactQueryTokens) for f in logger.filters):
             logger.addFilter(RedactQueryTokens())
+
+
+class ClientErrorsAtInfo(logging.Filter):
+    """Django logs every 4xx answer at WARNING; a client's mistake is not our warning.
+
+    Attached to ``django.request``: 4xx records are lowered to INFO (so hostile or careless
+    clients cannot flood the warnings), 5xx stay at ERROR.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and record.levelno > logging.INFO:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True

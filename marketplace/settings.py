@@ -220,13 +220,17 @@ MEDIA_URL = "media/"
 # Bodies above this are refused with 413 before Django reads them (marketplace.asgi).
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Every JSON document from a client (HTTP bodies, JSON form fields, socket frames) is read
+# by marketplace.jsonsafe: at most this many levels of nested arrays/objects, integers
+# within signed 64 bits, no NaN/Infinity.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32)
 
 # --- REST API ----------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["marketplace.api.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["marketplace.api.parsing.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "marketplace.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -375,6 +379,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"client_errors_at_info": {"()": "marketplace.log_filters.ClientErrorsAtInfo"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"django.request": {"filters": ["client_errors_at_info"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -1,4 +1,4 @@
-"""Serializer fields shared by the API: strict numbers and ``{"lat", "lng"}`` points."""
+"""Serializer fields shared by the API: strict numbers, ``{"lat", "lng"}`` points, JSON strings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import math
 from typing import Any
 
 from django.contrib.gis.geos import Point
-from rest_framework import serializers
+from rest_framework import serializers, status
+
+from marketplace import jsonsafe
+from marketplace.api.errors import ApplicationError
+from marketplace.api.parsing import PARSE_ERROR_PREFIX
 
 
 class StrictFloatField(serializers.FloatField):
@@ -36,3 +40,22 @@ class LatLngField(serializers.Serializer):
         if instance is None:
             return None
         return {"lat": instance.y, "lng": instance.x}
+
+
+class JSONFieldParseError(ApplicationError):
+    """A form field that carries JSON (such as ``position``) could not be read."""
+
+    code = "parse_error"
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+def json_field_value(name: str, text: str, *, max_bytes: int = 64 * 1024) -> Any:
+    """Parse the JSON string a multipart field ``name`` carries, as strictly as a body.
+
+    Raises ``JSONFieldParseError`` (400 ``parse_error`` naming the field).
+    """
+    try:
+        return jsonsafe.loads(text, max_bytes=max_bytes)
+    except jsonsafe.JSONRejected as exc:
+        message = f"{PARSE_ERROR_PREFIX}{exc.msg}"
+        raise JSONFieldParseError(f"{name}: {message}", fields={name: [message]}) from None

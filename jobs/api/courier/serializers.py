@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -12,7 +11,7 @@ from rest_framework.fields import empty
 from couriers.models import Capacity
 from jobs.courier_steps import STEP_FROM, proof_requirements
 from jobs.models import DeliveryOption, Job, JobStatus
-from marketplace.api.fields import LatLngField
+from marketplace.api.fields import LatLngField, json_field_value
 
 # --- Fields ------------------------------------------------------------------------------
 
@@ -27,12 +26,8 @@ class PositionField(LatLngField):
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, str):
-            try:
-                data = json.loads(data)
-            except ValueError as exc:
-                raise serializers.ValidationError(
-                    'Send the position as {"lat": <number>, "lng": <number>}.'
-                ) from exc
+            # Refused JSON (malformed, too deep, huge numbers) is a 400 parse_error.
+            data = json_field_value(self.field_name, data)
         return super().to_internal_value(data)
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,6 +36,7 @@ from jobs.courier_steps import (
 from jobs.models import Job, JobStatus
 from jobs.photos import ProofImage, image_read
 from marketplace.api.pagination import PageNumberPagination
+from marketplace.api.parsing import StrictJSONParser
 from marketplace.api.permissions import IsCourier
 
 
@@ -146,7 +147,7 @@ def _read_image(data: dict[str, Any], field: str) -> ProofImage | None:
 class CourierJobPickupApi(_StepApi):
     """at_pickup -> picked_up; optionally a photo of the package (multipart) or its barcode."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
 
     class InputSerializer(_PositionInputSerializer):
         photo = serializers.FileField(required=False, allow_null=True, default=None)
@@ -182,7 +183,7 @@ class CourierJobDeliverApi(_StepApi):
     the job is flagged for review. A locker delivery sends the job's ``locker_id``.
     """
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
 
     class InputSerializer(serializers.Serializer):
         position = PositionField()
