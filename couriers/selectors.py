@@ -12,7 +12,7 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from couriers.models import CAPACITY_RANK, Capacity, Courier, CourierStatus
-from marketplace.routing import straight_line_seconds
+from marketplace.eta import straight_line_seconds
 
 # Two index probes on the partial GiST index courier_matchable_point_gist:
 #

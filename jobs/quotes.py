@@ -17,8 +17,8 @@ from couriers.selectors import couriers_nearest_available, geography_literal
 from jobs.models import JobStatus, Quote, ServiceZone
 from jobs.pricing import PriceBreakdown, price_trip, surge_multiplier
 from marketplace.api.errors import ApplicationError
+from marketplace.eta import get_router
 from marketplace.models import Shop
-from marketplace.routing import get_router
 
 # A pickup_after this far in the past still counts as "now" (client clocks drift).
 WINDOW_GRACE_SECONDS = 60

@@ -12,7 +12,7 @@ from django.db.models import TextChoices
 from couriers.models import Courier
 from jobs.models import DeliveryOption, Job, JobStatus
 from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition, NotFoundError
-from marketplace.routing import haversine_m
+from marketplace.eta import haversine_m
 
 S = JobStatus
 

@@ -30,8 +30,8 @@ from jobs.courier_steps.base import (
 from jobs.lifecycle import job_transition
 from jobs.models import DeliveryOption, Job, PhotoKind, ProofOfDelivery
 from jobs.photos import ProofImage, job_photo_store
+from marketplace.eta import haversine_m
 from marketplace.models import User
-from marketplace.routing import haversine_m
 
 
 def job_deliver(

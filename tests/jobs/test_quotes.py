@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from couriers.models import CourierStatus, Vehicle
 from jobs.models import JobStatus, Quote, ServiceZone
 from jobs.pricing import price_trip, smallest_vehicle_for, surge_multiplier
-from marketplace.routing import haversine_m, straight_line_seconds
+from marketplace.eta import haversine_m, straight_line_seconds
 from tests.factories import JobFactory, ServiceZoneFactory
 from tests.jobs.conftest import ALEXANDERPLATZ, MUNICH, online_courier, stop_body, trip_body
 

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ImproperlyConfigured
 
-from marketplace.routing import (
+from marketplace.eta import (
     OsrmRouter,
     StraightLineRouter,
     ValhallaRouter,

@@ -1,4 +1,4 @@
-"""Travel-time estimates behind one small interface, so a real routing engine can be plugged in.
+"""The ETA engine: travel-time estimates behind one small interface (straight line, OSRM, Valhalla).
 
 ``ROUTER=straight_line`` (the default) needs nothing: geodesic distance times a road factor over a
 typical speed for the vehicle. ``ROUTER=osrm`` or ``ROUTER=valhalla`` with ``ROUTER_URL``
