@@ -225,6 +225,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 # within signed 64 bits, no NaN/Infinity.
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32)
 
+# WebSocket frames: the largest JSON frame a socket accepts (uvicorn's WS_MAX_SIZE drops
+# bigger ones before they arrive), and a token bucket per socket: WS_RATE_PER_SECOND frames
+# a second on average, bursts of WS_RATE_BURST; frames over it get a rate_limited error,
+# and WS_RATE_CLOSE_AFTER of them in a row close the socket with 4429. 0 turns it off.
+WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 64 * 1024)
+WS_RATE_PER_SECOND = env_float("WS_RATE_PER_SECOND", 20.0)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 60)
+WS_RATE_CLOSE_AFTER = env_int("WS_RATE_CLOSE_AFTER", 100)
+
 # --- REST API ----------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -89,7 +89,7 @@ async def test_a_batch_stores_its_good_items_and_names_the_bad_ones() -> None:
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ('"lat": NaN, "lng": 13.4', "lat"),
+        ('"lat": 90.5, "lng": 13.4', "lat"),
         ('"lat": 52.5, "lng": "13.4"', "lng"),
         ('"lat": 52.5, "lng": true', "lng"),
         ('"lat": 52.5, "lng": 13.4, "recorded_at": "2026-01-01"', "recorded_at"),

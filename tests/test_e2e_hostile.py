@@ -1,0 +1,108 @@
+"""End-to-end: what an outside probe sent, through the real ASGI server (uvicorn).
+
+The server's own log is part of the answer: hostile input must leave no traceback, no
+"Exception in ASGI application" and no secret in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from websockets.asyncio.client import connect
+
+from couriers.models import Courier
+from tests.e2e_server import ServerInfo, running_server
+from tests.test_e2e import MAX_BODY_BYTES, TIMEOUT_SECONDS, receive_json, socket_options
+
+pytestmark = pytest.mark.e2e
+
+TOKEN_URL = "/api/v1/auth/token/"
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup: None) -> Iterator[ServerInfo]:
+    with running_server(
+        database=settings.DATABASES["default"], max_body_bytes=MAX_BODY_BYTES
+    ) as info:
+        yield info
+
+
+@pytest.fixture
+def courier_token(courier: Courier) -> str:
+    return courier.user.auth_token.key
+
+
+def post_raw(
+    server: ServerInfo, path: str, body: bytes, token: str | None = None
+) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=TIMEOUT_SECONDS)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def assert_quiet(log: str) -> None:
+    assert "Traceback" not in log
+    assert "Exception in ASGI application" not in log
+    assert "ERROR" not in log
+    assert "WARNING" not in log
+
+
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "courier"])
+def test_deeply_nested_json_is_a_quiet_400(
+    server: ServerInfo, transactional_db: None, courier_token: str, authenticated: bool
+) -> None:
+    start = len(server.log())
+    body = b"[" * 963 + b"]" * 963
+    path = "/api/v1/courier/availability/" if authenticated else TOKEN_URL
+
+    status, reply = post_raw(server, path, body, courier_token if authenticated else None)
+
+    assert status == 400
+    assert reply == {
+        "code": "parse_error",
+        "message": "JSON parse error - nested too deeply "
+        "(more than 32 levels of arrays and objects)",
+        "fields": {},
+    }
+    assert_quiet(server.log()[start:])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[" * 1000 + "]" * 1000,
+        '{"type": "ping", "id": ' + "9" * 5000 + "}",
+        '{"type": "ping", "id": NaN}',
+    ],
+    ids=["deep", "huge-int", "nan"],
+)
+async def test_hostile_socket_frames_get_an_error_and_the_socket_stays_open(
+    server: ServerInfo, transactional_db: None, courier: Courier, courier_token: str, frame: str
+) -> None:
+    start = len(server.log())
+    async with connect(**socket_options(server, "header", courier_token)) as socket:
+        assert await receive_json(socket) == {"type": "hello", "courier_id": courier.pk}
+
+        await socket.send(frame)
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            raw = await socket.recv()
+        reply = json.loads(raw, parse_constant=lambda name: pytest.fail(f"{name} sent"))
+        assert (reply["type"], reply["code"]) == ("error", "invalid_json")
+
+        await socket.send(json.dumps({"type": "ping", "id": 3}))
+        assert await receive_json(socket) == {"type": "pong", "id": 3}
+    await asyncio.sleep(0.2)
+    assert_quiet(server.log()[start:])
