@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -13,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from couriers.locations import InvalidLocation, location_batch_check
 from couriers.models import Capacity, Courier, Vehicle
 from couriers.services import courier_register, courier_set_availability, location_ingest
 from marketplace.api.fields import LatLngField
@@ -137,10 +137,11 @@ class CourierLocationApi(APIView):
         body = request.data
         is_list = isinstance(body, list)
         items = body if is_list else [body]
-        limit = settings.LOCATION_BATCH_MAX_ITEMS
-        if is_list and not 1 <= len(items) <= limit:
-            message = f"Send between 1 and {limit} locations."
-            raise ValidationError({"items": [message]})
+        if is_list:
+            try:
+                location_batch_check(items)
+            except InvalidLocation as exc:
+                raise ValidationError(exc.fields) from exc
         result = location_ingest(courier=request.user.courier, items=items)
         if result.rejected and not result.stored:
             fields = result.rejected[0] if not is_list else _by_index(result.rejected)

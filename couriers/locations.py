@@ -155,6 +155,19 @@ def location_parse(raw: Any, *, now: datetime) -> LocationFix:
     return LocationFix(lat=lat, lng=lng, recorded_at=recorded_at, **optional)  # type: ignore[arg-type]
 
 
+def location_batch_check(items: Any) -> list[Any]:
+    """A batch (REST list or socket ``locations``) is a JSON list of 1 to
+    LOCATION_BATCH_MAX_ITEMS fixes; raise InvalidLocation naming ``items`` otherwise."""
+    limit = settings.LOCATION_BATCH_MAX_ITEMS
+    if not isinstance(items, list) or not items:
+        problem = "A non-empty list of locations is required."
+    elif len(items) > limit:
+        problem = f"At most {limit} locations in one batch."
+    else:
+        return items
+    raise InvalidLocation({"items": [problem]})
+
+
 @dataclass(slots=True)
 class CourierTrack:
     """What judging a courier's next fix needs: their vehicle, newest and last unflagged fix.

@@ -1,8 +1,7 @@
-"""Reads about couriers: who can take a job near a point, nearest first, and how they rank."""
+"""Reads about couriers: who can take a job near a point and how they rank; live state."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,7 +10,9 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
-from couriers.models import CAPACITY_RANK, Capacity, Courier, CourierStatus
+from couriers import hooks
+from couriers.locations import CourierTrack, LocationFix
+from couriers.models import CAPACITY_RANK, Capacity, Courier, CourierStatus, LocationPing
 from marketplace.eta import straight_line_seconds
 
 # Two index probes on the partial GiST index courier_matchable_point_gist:
@@ -150,12 +151,48 @@ def couriers_ranked_for_pickup(
     return ranked
 
 
-def courier_active_job_pk(*, courier_pk: int) -> uuid.UUID | None:
-    """The job the courier holds right now (at most one, by constraint), if any."""
-    from jobs.models import COURIER_ACTIVE_STATUSES, Job  # jobs.models imports this app
-
-    return (
-        Job.objects.filter(courier_id=courier_pk, status__in=COURIER_ACTIVE_STATUSES)
-        .values_list("pk", flat=True)
+def courier_track_load(*, courier: Courier) -> CourierTrack:
+    """Seed plausibility checks from the database: newest fix and last unflagged breadcrumb."""
+    reference = (
+        LocationPing.objects.filter(courier_id=courier.pk, flag="")
+        .order_by("-recorded_at")
+        .values_list("point", "recorded_at", "accuracy_m")
         .first()
+    )
+    return CourierTrack(
+        courier_pk=courier.pk,
+        vehicle=courier.vehicle,
+        latest_recorded_at=courier.position_recorded_at,
+        reference=(
+            LocationFix(
+                lat=reference[0].y,
+                lng=reference[0].x,
+                recorded_at=reference[1],
+                accuracy_m=reference[2],
+            )
+            if reference
+            else None
+        ),
+    )
+
+
+@dataclass
+class LiveState:
+    """What the courier socket keeps per connection so a ping needs no database read."""
+
+    status: str
+    active_job_pk: str | None
+    track: CourierTrack
+
+
+def courier_live_state(*, courier_pk: int, track: CourierTrack | None = None) -> LiveState:
+    """Status, active job (through ``couriers.hooks``) and, unless given, the track."""
+    courier = Courier.objects.only("pk", "status", "vehicle", "position_recorded_at").get(
+        pk=courier_pk
+    )
+    job_pk = hooks.courier_active_job_pk(courier_pk=courier_pk)
+    return LiveState(
+        status=courier.status,
+        active_job_pk=str(job_pk) if job_pk else None,
+        track=track or courier_track_load(courier=courier),
     )

@@ -1,19 +1,24 @@
-"""Writes for couriers: registration, availability, location ingestion, housekeeping."""
+"""Writes for couriers: registration, availability, holding a job, positions, housekeeping."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import redis
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from couriers import hooks
 from couriers.ingest import pings_write
 from couriers.locations import (
     AcceptedPing,
@@ -22,11 +27,16 @@ from couriers.locations import (
     LocationFix,
     location_parse,
 )
-from couriers.models import DEFAULT_CAPACITY, Courier, CourierStatus, LocationPing, Vehicle
-from couriers.selectors import courier_active_job_pk
+from couriers.models import DEFAULT_CAPACITY, Courier, CourierStatus, Vehicle
+from couriers.selectors import courier_track_load
 from marketplace.api.errors import ConflictError
 from marketplace.models import User
-from marketplace.realtime.broadcast import broadcast_now, broadcast_on_commit
+from marketplace.realtime.broadcast import (
+    broadcast_now,
+    broadcast_on_commit,
+    group_message,
+    send_event_on_commit,
+)
 from marketplace.realtime.groups import courier_group, job_group
 from marketplace.services import user_create
 
@@ -80,27 +90,18 @@ def courier_set_availability(*, courier: Courier, online: bool) -> Courier:
     ``courier_has_active_job``): an offline courier's pings are refused, so the job's
     trackers would lose them. Going online counts as being seen, so the stale-courier
     task gives the app COURIER_STALE_AFTER_SECONDS to send its first ping. Going offline
-    withdraws the courier's open offers, so those jobs move on at once.
+    is announced on ``couriers.hooks`` after commit (jobs withdraws the open offers).
     """
     saved = _courier_set_availability(courier=courier, online=online)
     if saved.status == CourierStatus.OFFLINE:
-        _offers_withdraw_for_offline([saved.pk])
+        hooks.couriers_went_offline(courier_pks=[saved.pk])
     return saved
-
-
-def _offers_withdraw_for_offline(courier_pks: Sequence[int]) -> None:
-    """Withdraw open offers of couriers who just went offline (after their commit)."""
-    # Imported here: dispatch sits above couriers (it imports the matching selectors).
-    from jobs.dispatch import offers_withdraw_for_courier
-
-    for courier in Courier.objects.filter(pk__in=courier_pks):
-        offers_withdraw_for_courier(courier=courier)
 
 
 @transaction.atomic
 def _courier_set_availability(*, courier: Courier, online: bool) -> Courier:
     locked = Courier.objects.select_for_update().get(pk=courier.pk)
-    has_job = courier_active_job_pk(courier_pk=locked.pk) is not None
+    has_job = hooks.courier_active_job_pk(courier_pk=locked.pk) is not None
     if online:
         if locked.status == CourierStatus.OFFLINE:
             locked.status = CourierStatus.BUSY if has_job else CourierStatus.AVAILABLE
@@ -114,29 +115,44 @@ def _courier_set_availability(*, courier: Courier, online: bool) -> Courier:
     return locked
 
 
-def courier_track_load(*, courier: Courier) -> CourierTrack:
-    """Seed plausibility checks from the database: newest fix and last unflagged breadcrumb."""
-    reference = (
-        LocationPing.objects.filter(courier_id=courier.pk, flag="")
-        .order_by("-recorded_at")
-        .values_list("point", "recorded_at", "accuracy_m")
-        .first()
+# The channel-layer event that keeps an open courier socket's live state current
+# (handled by CourierConsumer.courier_job; never forwarded to the app).
+COURIER_JOB_EVENT = "courier.job"
+
+
+def courier_job_assign(*, courier_pk: int, job_pk: UUID) -> None:
+    """The courier now holds ``job_pk``, so they are busy.
+
+    For the job lifecycle to call inside the transaction that assigned the job (it holds
+    the job's row lock). The courier's open socket learns it after commit, ahead of the
+    ``job_update`` frame, and starts sending its positions to the job's trackers.
+    """
+    Courier.objects.filter(pk=courier_pk).update(status=CourierStatus.BUSY)
+    _courier_job_event_on_commit(courier_pk, job_pk=job_pk, holds=True, status="busy")
+
+
+def courier_job_release(*, courier_pk: int, job_pk: UUID) -> None:
+    """The courier no longer holds ``job_pk``: a busy courier is available again.
+
+    One who went offline meanwhile stays offline. Same caller and transaction as
+    ``courier_job_assign``; the open socket stops tracking the job after commit.
+    """
+    freed = Courier.objects.filter(pk=courier_pk, status=CourierStatus.BUSY).update(
+        status=CourierStatus.AVAILABLE
     )
-    return CourierTrack(
-        courier_pk=courier.pk,
-        vehicle=courier.vehicle,
-        latest_recorded_at=courier.position_recorded_at,
-        reference=(
-            LocationFix(
-                lat=reference[0].y,
-                lng=reference[0].x,
-                recorded_at=reference[1],
-                accuracy_m=reference[2],
-            )
-            if reference
-            else None
-        ),
+    status = (
+        CourierStatus.AVAILABLE
+        if freed
+        else Courier.objects.filter(pk=courier_pk).values_list("status", flat=True).first()
     )
+    _courier_job_event_on_commit(courier_pk, job_pk=job_pk, holds=False, status=str(status))
+
+
+def _courier_job_event_on_commit(
+    courier_pk: int, *, job_pk: UUID, holds: bool, status: str
+) -> None:
+    event = {"type": COURIER_JOB_EVENT, "job_id": str(job_pk), "holds": holds, "status": status}
+    send_event_on_commit(courier_group(courier_pk), event)
 
 
 @dataclass(frozen=True)
@@ -146,10 +162,18 @@ class IngestResult:
     rejected: dict[int, dict[str, list[str]]]  # item index -> field errors
 
 
-def judge_items(
-    items: Sequence[Any], *, track: CourierTrack, now: datetime
+def locations_judge(
+    items: Sequence[Any], *, status: str, track: CourierTrack, now: datetime
 ) -> tuple[list[tuple[int, AcceptedPing]], dict[int, dict[str, list[str]]]]:
-    """Parse every item, then judge the valid ones oldest first (a batch is a set of fixes)."""
+    """The rules every position report passes, REST or socket, before it is stored.
+
+    An offline courier is refused (``CourierOffline``, 409). Otherwise every item is
+    parsed, and the valid ones are judged oldest first (a batch is a set of fixes).
+    Returns the accepted pings with their item index and the refused items' field errors.
+    Pure Python, no database: the socket calls it on the event loop for every frame.
+    """
+    if status == CourierStatus.OFFLINE:
+        raise CourierOffline()
     valid: list[tuple[int, LocationFix]] = []
     rejected: dict[int, dict[str, list[str]]] = {}
     for index, raw in enumerate(items):
@@ -172,13 +196,12 @@ def location_ingest(*, courier: Courier, items: Sequence[Any]) -> IngestResult:
     courier = Courier.objects.only("pk", "status", "vehicle", "position_recorded_at").get(
         pk=courier.pk
     )
-    if courier.status == CourierStatus.OFFLINE:
-        raise CourierOffline()
-    now = timezone.now()
-    accepted, rejected = judge_items(items, track=courier_track_load(courier=courier), now=now)
+    accepted, rejected = locations_judge(
+        items, status=courier.status, track=courier_track_load(courier=courier), now=timezone.now()
+    )
     pings = [ping for _, ping in accepted]
     pings_write(pings)
-    job_pk = courier_active_job_pk(courier_pk=courier.pk)
+    job_pk = hooks.courier_active_job_pk(courier_pk=courier.pk)
     if job_pk is not None:
         tracking_broadcast(job_pk=job_pk, pings=pings)
     return IngestResult(
@@ -213,7 +236,8 @@ _redis: redis.Redis | None = None
 def tracking_broadcast_claim(*, job_pk: object) -> bool:
     """True at most once per TRACKING_BROADCAST_INTERVAL_SECONDS per job, across processes.
 
-    One ``SET NX PX`` in Redis: the first caller in each interval wins.
+    One ``SET NX PX`` in Redis: the first caller in each interval wins. This is the
+    tracking throttle; ``TrackingGate`` only saves a socket the Redis trip inside it.
     """
     global _redis
     if _redis is None:
@@ -228,11 +252,46 @@ def tracking_broadcast_claim(*, job_pk: object) -> bool:
 
 
 def tracking_broadcast(*, job_pk: object, pings: Sequence[AcceptedPing]) -> bool:
-    """Send the newest shown ping to the job's trackers, if the throttle allows."""
+    """Send the newest shown ping to the job's trackers, if the throttle allows (sync: REST)."""
     ping = tracking_latest_shown(pings)
     if ping is None or not tracking_broadcast_claim(job_pk=job_pk):
         return False
     broadcast_now([job_group(job_pk)], tracking_payload(job_pk=job_pk, ping=ping))
+    return True
+
+
+class TrackingGate:
+    """One socket's local first check of the throttle: one Redis claim per interval at most.
+
+    A courier streams a ping a second or more; without it every frame would cost a Redis
+    trip that the claim would refuse anyway.
+    """
+
+    __slots__ = ("last_claim_at",)
+
+    def __init__(self) -> None:
+        self.last_claim_at = float("-inf")
+
+    def is_open(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_claim_at < settings.TRACKING_BROADCAST_INTERVAL_SECONDS:
+            return False
+        self.last_claim_at = now
+        return True
+
+
+_claim_off_loop = sync_to_async(tracking_broadcast_claim, thread_sensitive=False)
+
+
+async def tracking_broadcast_async(
+    *, job_pk: object, pings: Sequence[AcceptedPing], gate: TrackingGate
+) -> bool:
+    """``tracking_broadcast`` for the socket: the local gate, then the claim off the loop."""
+    ping = tracking_latest_shown(pings)
+    if ping is None or not gate.is_open() or not await _claim_off_loop(job_pk=job_pk):
+        return False
+    payload = tracking_payload(job_pk=job_pk, ping=ping)
+    await get_channel_layer().group_send(job_group(job_pk), group_message(payload))
     return True
 
 
@@ -265,7 +324,7 @@ def couriers_mark_stale_offline(*, now: datetime | None = None) -> list[int]:
         pks = sorted(row[0] for row in cursor.fetchall())
         for pk in pks:
             broadcast_on_commit([courier_group(pk)], _availability_payload(pk, "offline"))
-    _offers_withdraw_for_offline(pks)
+    hooks.couriers_went_offline(courier_pks=pks)
     return pks
 
 

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from couriers.models import Courier, CourierStatus
+from couriers.models import Courier
+from couriers.services import courier_job_assign, courier_job_release
 from jobs.models import COURIER_ACTIVE_STATUSES, ActorRole, Job, JobEvent, JobStatus
 from marketplace.api.errors import InvalidTransition
 from marketplace.models import Role, User
@@ -117,7 +118,9 @@ def job_transition(
             update_fields.add(field)
         locked.last_event_seq += 1
         locked.save(update_fields=sorted(update_fields))
-        _sync_courier_status(from_status, to, courier_id=locked.courier_id or previous_courier_id)
+        _sync_courier_hold(
+            from_status, to, courier_id=locked.courier_id or previous_courier_id, job_pk=locked.pk
+        )
 
         event = JobEvent.objects.create(
             job=locked,
@@ -135,17 +138,16 @@ def job_transition(
     return locked, event
 
 
-def _sync_courier_status(from_status: JobStatus, to: JobStatus, *, courier_id: int | None) -> None:
+def _sync_courier_hold(
+    from_status: JobStatus, to: JobStatus, *, courier_id: int | None, job_pk: UUID
+) -> None:
     """A courier is busy while holding a job, and available again once it is over."""
     if courier_id is None:
         return
     if to in COURIER_ACTIVE_STATUSES and from_status not in COURIER_ACTIVE_STATUSES:
-        Courier.objects.filter(pk=courier_id).update(status=CourierStatus.BUSY)
+        courier_job_assign(courier_pk=courier_id, job_pk=job_pk)
     elif from_status in COURIER_ACTIVE_STATUSES and to not in COURIER_ACTIVE_STATUSES:
-        # Only a busy courier becomes available: one who went offline stays offline.
-        Courier.objects.filter(pk=courier_id, status=CourierStatus.BUSY).update(
-            status=CourierStatus.AVAILABLE
-        )
+        courier_job_release(courier_pk=courier_id, job_pk=job_pk)
 
 
 def job_update_payload(job: Job, event: JobEvent) -> dict[str, Any]:

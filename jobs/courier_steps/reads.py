@@ -28,6 +28,18 @@ def courier_jobs_list(*, courier: Courier) -> QuerySet[Job]:
     )
 
 
+def courier_active_job_pk(courier_pk: int) -> UUID | None:
+    """The job the courier holds right now (at most one, by constraint), if any.
+
+    The provider behind ``couriers.hooks.courier_active_job_pk`` (see ``JobsConfig``).
+    """
+    return (
+        Job.objects.filter(courier_id=courier_pk, status__in=COURIER_ACTIVE_STATUSES)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def courier_job_get(*, courier: Courier, job_pk: UUID | str) -> Job:
     """One of the courier's own jobs; any other job is 'not found'."""
     job = Job.objects.filter(pk=job_pk, courier=courier).select_related("proof").first()

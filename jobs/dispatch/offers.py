@@ -9,6 +9,7 @@ courier row while holding another courier row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -241,3 +242,9 @@ def offers_withdraw_for_courier(*, courier: Courier) -> list[UUID]:
                 queue_dispatch(job_pk)
             withdrawn.extend(pks)
     return withdrawn
+
+
+def offers_withdraw_for_offline_couriers(courier_pks: Sequence[int]) -> None:
+    """Subscriber of ``couriers.hooks``: couriers went offline, so their offers go."""
+    for courier in Courier.objects.filter(pk__in=courier_pks).order_by("pk"):
+        offers_withdraw_for_courier(courier=courier)

@@ -30,18 +30,32 @@ def send_now(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
     arrive is also in the database. One trip matters: each sync-to-async hop costs a few
     milliseconds, which a wave of offers would otherwise pay once per courier.
     """
-    if not messages:
+    _send_events([(group, group_message(payload)) for group, payload in messages])
+
+
+def _send_events(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    if not events:
         return
     layer = get_channel_layer()
 
     async def send_all() -> None:
-        for group, payload in messages:
+        for group, event in events:
             try:
-                await layer.group_send(group, group_message(payload))
+                await layer.group_send(group, event)
             except (OSError, RedisError) as exc:  # redis-py's errors are not OSErrors
                 logger.warning("broadcast to %s failed: %s", group, exc)
 
     async_to_sync(send_all)()
+
+
+def send_event_on_commit(group: str, event: dict[str, Any]) -> None:
+    """Send a channel-layer ``event`` to ``group`` once the transaction commits.
+
+    For consumers, not clients: ``event["type"]`` names the consumer method that handles
+    it (``"courier.job"`` calls ``courier_job``), and nothing is forwarded as it is.
+    Best effort, as ``send_now``.
+    """
+    transaction.on_commit(lambda: _send_events([(group, event)]))
 
 
 def send_on_commit(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:

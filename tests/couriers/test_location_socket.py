@@ -18,7 +18,7 @@ from couriers.services import courier_set_availability, couriers_mark_stale_offl
 from jobs.lifecycle import job_transition
 from jobs.models import Job, JobStatus
 from marketplace.asgi import application
-from marketplace.realtime.groups import job_group
+from marketplace.realtime.groups import courier_group, job_group
 from tests.couriers.conftest import fix, online_courier
 from tests.factories import CourierFactory, JobFactory
 
@@ -249,4 +249,53 @@ async def test_implausible_fixes_are_stored_but_never_shown_to_trackers() -> Non
 
     assert message["payload"]["lat"] == 52.52  # the jump 11 km north was held back
     assert [p.flag for p in await stored(communicator)] == ["", "implausible_speed"]
+    await communicator.disconnect()
+
+
+async def test_a_job_that_ends_stops_tracking_and_frees_the_courier_without_reconnecting(
+    settings,
+) -> None:
+    settings.TRACKING_BROADCAST_INTERVAL_SECONDS = 0
+    courier = await database_sync_to_async(online_courier)(status=CourierStatus.BUSY)
+    job = await database_sync_to_async(JobFactory)(courier=courier, status=JobStatus.ASSIGNED)
+    layer, channel = await listen(job_group(job.pk))
+    communicator = await connect(courier)
+
+    await communicator.send_json_to({"type": "location", **fix(52.52, 13.4, ago=2)})
+    assert (await asyncio.wait_for(layer.receive(channel), timeout=5))["payload"]["lat"] == 52.52
+    await database_sync_to_async(job_transition)(job=job.pk, to=JobStatus.CANCELLED, actor=None)
+    update = await communicator.receive_json_from(timeout=5)
+    assert (update["type"], update["status"]) == ("job_update", "cancelled")
+    assert (await asyncio.wait_for(layer.receive(channel), timeout=5))["payload"]["type"] == (
+        "job_update"
+    )
+
+    await communicator.send_json_to({"type": "location", **fix(52.53, 13.4, ago=1)})
+    await settle(communicator)  # the frame was handled: a broadcast would be queued by now
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), timeout=0.5)
+    assert (await reload(courier)).status == CourierStatus.AVAILABLE
+    assert len(await stored(communicator)) == 2  # still collected: the courier is online
+    await communicator.disconnect()
+
+
+async def test_a_late_release_of_an_earlier_job_does_not_stop_tracking_the_current_one(
+    settings,
+) -> None:
+    settings.TRACKING_BROADCAST_INTERVAL_SECONDS = 0
+    courier = await database_sync_to_async(online_courier)(status=CourierStatus.BUSY)
+    job = await database_sync_to_async(JobFactory)(courier=courier, status=JobStatus.PICKED_UP)
+    layer, channel = await listen(job_group(job.pk))
+    communicator = await connect(courier)
+
+    earlier = "00000000-0000-4000-8000-000000000001"
+    await layer.group_send(
+        courier_group(courier.pk),
+        {"type": "courier.job", "job_id": earlier, "holds": False, "status": "available"},
+    )
+    await settle(communicator)  # the event came before the pong; nothing was sent for it
+    await communicator.send_json_to({"type": "location", **fix(52.52, 13.4)})
+
+    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    assert message["payload"]["job_id"] == str(job.pk)
     await communicator.disconnect()

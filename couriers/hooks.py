@@ -1,0 +1,53 @@
+"""The two hooks through which couriers reaches the app above it without importing it.
+
+Apps depend one way: ``jobs`` imports ``couriers``, never the reverse. Two facts cross the
+line upwards, and ``jobs`` plugs them in from ``JobsConfig.ready()``:
+
+- **active job** (one provider): which job a courier holds right now. Going online as
+  ``busy``, refusing to go offline, and the courier socket's job tracking at connect ask
+  it. Without a provider (``couriers`` on its own) nobody holds a job.
+- **went offline** (any number of subscribers): called with the pks of couriers who just
+  went offline, by choice or gone stale, after that change committed. ``jobs`` withdraws
+  their open offers so those jobs move on at once.
+
+Assignments reach couriers the other way round: ``jobs`` calls ``courier_job_assign`` and
+``courier_job_release`` in ``couriers.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+ActiveJobProvider = Callable[[int], UUID | None]
+OfflineSubscriber = Callable[[Sequence[int]], None]
+
+_active_job_provider: ActiveJobProvider | None = None
+_offline_subscribers: list[OfflineSubscriber] = []
+
+
+def active_job_provider_set(provider: ActiveJobProvider | None) -> None:
+    """Make ``provider(courier_pk)`` the answer to "which job does this courier hold?"."""
+    global _active_job_provider
+    _active_job_provider = provider
+
+
+def courier_active_job_pk(*, courier_pk: int) -> UUID | None:
+    """The job the courier holds right now, as the registered provider says (else None)."""
+    if _active_job_provider is None:
+        return None
+    return _active_job_provider(courier_pk)
+
+
+def offline_subscribe(subscriber: OfflineSubscriber) -> None:
+    """Call ``subscriber(courier_pks)`` whenever couriers go offline (once per function)."""
+    if subscriber not in _offline_subscribers:
+        _offline_subscribers.append(subscriber)
+
+
+def couriers_went_offline(*, courier_pks: Sequence[int]) -> None:
+    """Tell every subscriber; call after the change committed, never inside its transaction."""
+    if not courier_pks:
+        return
+    for subscriber in list(_offline_subscribers):
+        subscriber(list(courier_pks))
