@@ -2,9 +2,11 @@
 
 Flow: ``job_transition`` calls ``webhook_enqueue`` inside its transaction (the outbox row),
 which queues ``webhook_deliver_task`` on commit. The task claims the row with a lease (a
-conditional UPDATE of ``next_attempt_at``), POSTs the stored body signed with the shop's
-current secret, records a ``WebhookAttempt`` and either marks the row delivered or schedules
-a retry with exponential backoff. ``webhook_sweep_task`` runs every minute, gives up rows
+conditional UPDATE of ``next_attempt_at``), resolves and checks the URL once
+(``webhook_target``), POSTs the stored body signed with the shop's current secret to exactly
+the checked address (Host header, TLS SNI and certificate check on the name), records a
+``WebhookAttempt`` and either marks the row delivered or schedules a retry with exponential
+backoff. ``webhook_sweep_task`` runs every minute, gives up rows
 older than the retry window and re-queues the due ones. No HTTP call ever happens inside a
 request or a lifecycle transaction.
 """
@@ -16,12 +18,13 @@ import hmac
 import http.client
 import json
 import logging
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.conf import settings
@@ -31,7 +34,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from jobs.models import Job, JobEvent, WebhookAttempt, WebhookDelivery, WebhookStatus
-from jobs.webhooks.config import new_secret, webhook_url_problem
+from jobs.webhooks.config import WebhookTarget, new_secret, webhook_target
 from marketplace.models import Shop
 
 logger = logging.getLogger(__name__)
@@ -120,16 +123,6 @@ def _claim_lease() -> timedelta:
     return timedelta(seconds=max(2 * settings.Q_CLUSTER.get("timeout", 60), 120))
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed delivery: the body is never re-sent to another URL."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 @dataclass(frozen=True)
 class _Result:
     status_code: int | None
@@ -141,19 +134,77 @@ class _Result:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> _Result:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to ``address`` (already checked), never to a fresh lookup of the host name.
+
+    The host name still goes in the Host header (http.client takes it from ``host``).
+    """
+
+    def __init__(self, host: str, *, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port=port, timeout=timeout)
+        self.pinned_address = address
+
+    def _pinned_socket(self) -> socket.socket:
+        sock = socket.create_connection((self.pinned_address, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def connect(self) -> None:
+        self.sock = self._pinned_socket()
+
+
+class _PinnedHTTPSConnection(_PinnedHTTPConnection):
+    """TLS to the pinned address, with SNI and certificate checks on the host name."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(self, host: str, *, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, address=address, port=port, timeout=timeout)
+        self.tls_context = tls_context()
+
+    def connect(self) -> None:
+        self.sock = self.tls_context.wrap_socket(self._pinned_socket(), server_hostname=self.host)
+
+
+def tls_context() -> ssl.SSLContext:
+    """The system's trust store, hostname checks on (tests swap in their own CA)."""
+    return ssl.create_default_context()
+
+
+def _send(target: WebhookTarget, body: bytes, headers: dict[str, str]) -> int:
+    """POST to the first of the target's checked addresses that accepts a connection.
+
+    A redirect is a failed delivery like any other non-2xx: it is never followed, so the
+    body is never re-sent to another URL.
+    """
+    parts = urlsplit(target.url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    last_error: OSError | None = None
+    for address in target.addresses:
+        connection = connection_class(
+            target.host, address=address, port=target.port, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        )
+        try:
+            try:
+                connection.connect()
+            except (ConnectionRefusedError, ConnectionResetError) as exc:
+                last_error = exc  # try the next address; anything else is the answer
+                continue
+            connection.request("POST", path, body=body, headers=headers)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+    raise last_error or OSError("no address to connect to")
+
+
+def _post(target: WebhookTarget, body: bytes, headers: dict[str, str]) -> _Result:
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
-            status_code = response.status
-    except urllib.error.HTTPError as exc:  # a non-2xx answer is a result, not an error
-        status_code = exc.code
-        exc.close()
+        status_code = _send(target, body, headers)
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        error = f"{type(exc).__name__}: {reason}"[:ERROR_MAX_CHARS]
+        error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
     duration_ms = round((time.monotonic() - started) * 1000)
     return _Result(status_code=status_code, error=error, duration_ms=duration_ms)
 
@@ -209,9 +260,9 @@ def webhook_deliver(*, delivery_pk: UUID | str) -> str:
         )
         _queue_next_of_job(delivery)
         return "webhooks_off"
-    problem = webhook_url_problem(shop.webhook_url, resolve=True)
-    if problem:
-        result = _Result(status_code=None, error=f"URL refused: {problem}", duration_ms=0)
+    target = webhook_target(shop.webhook_url)
+    if isinstance(target, str):
+        result = _Result(status_code=None, error=f"URL refused: {target}", duration_ms=0)
     else:
         body = delivery.body.encode()
         headers = {
@@ -224,7 +275,7 @@ def webhook_deliver(*, delivery_pk: UUID | str) -> str:
             "X-Marketplace-Event-Type": f"job.{delivery.event.to_status}",
             "X-Marketplace-Sequence": str(delivery.event.seq),
         }
-        result = _post(shop.webhook_url, body, headers)
+        result = _post(target, body, headers)
     return _record_attempt(delivery, lease_until=lease_until, url=shop.webhook_url, result=result)
 
 

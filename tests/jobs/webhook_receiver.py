@@ -1,9 +1,10 @@
-"""A real HTTP webhook receiver on 127.0.0.1 for tests, and the shop-side signature check."""
+"""A real HTTP(S) webhook receiver on loopback for tests, and the shop-side signature check."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 from collections import deque
@@ -50,7 +51,15 @@ class WebhookReceiver:
     ``stop()`` then ``start()`` brings it back on the same port, so a URL outlives downtime.
     """
 
-    def __init__(self, *, port: int = 0) -> None:
+    def __init__(
+        self, *, port: int = 0, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.host = host
+        self.tls = tls
+        # Server names clients asked for in their TLS handshakes (SNI).
+        self.server_names: list[str | None] = []
+        if tls is not None:
+            tls.sni_callback = lambda _socket, name, _context: self.server_names.append(name)
         self.requests: list[ReceivedRequest] = []
         self.statuses: deque[int] = deque()
         self.default_status = 200
@@ -64,7 +73,12 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/hooks/marketplace"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self._port}/hooks/marketplace"
+
+    @property
+    def port(self) -> int:
+        return self._port
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -88,8 +102,10 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
