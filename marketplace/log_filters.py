@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
-_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"']+")
+# A query parameter: separator, key, "=", value (up to the next separator, space or quote).
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;?\s\"'#]*)=([^&;\s\"'#]*)")
+SECRET_QUERY_KEYS = frozenset({"token"})
+_MAX_UNQUOTE_ROUNDS = 5
+
+
+def _canonical_key(raw: str) -> str:
+    """The key as a server might read it: percent-decoded (repeatedly) and lower-cased."""
+    key = raw
+    for _ in range(_MAX_UNQUOTE_ROUNDS):
+        decoded = unquote_plus(key)
+        if decoded == key:
+            break
+        key = decoded
+    return key.strip().lower()
+
+
+def _redact(match: re.Match[str]) -> str:
+    separator, key, value = match.groups()
+    if value and _canonical_key(key) in SECRET_QUERY_KEYS:
+        return f"{separator}{key}=***"
+    return match.group(0)
 
 
 def redact_query_tokens(text: str) -> str:
-    """``/ws/courier/?token=abc&x=1`` → ``/ws/courier/?token=***&x=1``."""
-    return _TOKEN_IN_QUERY.sub(r"\1***", text)
+    """``/ws/courier/?token=abc&x=1`` → ``/ws/courier/?token=***&x=1``.
+
+    The key is matched whatever its case or percent-encoding (``?%74oken=``, ``?TOKEN=``).
+    """
+    return _QUERY_PARAM.sub(_redact, text)
 
 
 class RedactQueryTokens(logging.Filter):

@@ -18,7 +18,13 @@ from websockets.asyncio.client import connect
 
 from couriers.models import Courier
 from tests.e2e_server import ServerInfo, running_server
-from tests.test_e2e import MAX_BODY_BYTES, TIMEOUT_SECONDS, receive_json, socket_options
+from tests.test_e2e import (
+    MAX_BODY_BYTES,
+    TIMEOUT_SECONDS,
+    close_frame,
+    receive_json,
+    socket_options,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -106,3 +112,19 @@ async def test_hostile_socket_frames_get_an_error_and_the_socket_stays_open(
         assert await receive_json(socket) == {"type": "pong", "id": 3}
     await asyncio.sleep(0.2)
     assert_quiet(server.log()[start:])
+
+
+@pytest.mark.parametrize("key", ["%74oken", "TOKEN", "%54%4f%4b%45%4e", "%2574oken"])
+async def test_a_token_under_another_spelling_neither_authenticates_nor_reaches_the_log(
+    server: ServerInfo, transactional_db: None, courier_token: str, key: str
+) -> None:
+    options = socket_options(server, None)
+    options["uri"] += f"?{key}={courier_token}"
+
+    close = await close_frame(options)
+    await asyncio.sleep(0.2)  # the server logs after the handshake
+
+    assert (close.code, close.reason) == (4401, "missing or invalid token")
+    log = server.log()
+    assert f'"WebSocket /ws/courier/?{key}=***"' in log
+    assert courier_token not in log

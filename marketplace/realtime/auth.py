@@ -4,12 +4,16 @@ The token may come as an ``Authorization: Token <key>`` header (native clients),
 subprotocol pair ``["token", "<key>"]`` (browsers cannot set headers), or as
 ``?token=<key>`` (last resort: query strings end up in access logs). The middleware only
 resolves the user; consumers decide, and close with 4401 when there is none.
+
+Only the canonical query key ``token`` counts: ``?%74oken=``, ``?TOKEN=`` and other
+spellings are ignored (the log filter redacts them anyway, but a key that authenticates
+must be one the redaction is sure to recognise).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import unquote_plus
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
@@ -18,6 +22,7 @@ from django.contrib.auth.models import AnonymousUser
 from marketplace.api.auth import token_lookup
 
 TOKEN_SUBPROTOCOL = "token"
+QUERY_TOKEN_KEY = "token"
 
 
 def token_from_scope(scope: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -32,10 +37,17 @@ def token_from_scope(scope: dict[str, Any]) -> tuple[str | None, str | None]:
         index = subprotocols.index(TOKEN_SUBPROTOCOL)
         if index + 1 < len(subprotocols):
             return subprotocols[index + 1], TOKEN_SUBPROTOCOL
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if query.get("token"):
-        return query["token"][0], None
-    return None, None
+    key = query_token(scope.get("query_string", b"").decode("latin-1"))
+    return (key, None) if key else (None, None)
+
+
+def query_token(query_string: str) -> str | None:
+    """The value of the first ``token=`` pair, matched on the raw, undecoded key."""
+    for pair in query_string.split("&"):
+        name, has_value, value = pair.partition("=")
+        if name == QUERY_TOKEN_KEY and has_value and value:
+            return unquote_plus(value)
+    return None
 
 
 @database_sync_to_async

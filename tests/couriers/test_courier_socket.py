@@ -150,3 +150,11 @@ async def test_messages_to_the_couriers_group_reach_only_that_courier() -> None:
     assert await theirs.receive_nothing(timeout=0.5)
     await mine.disconnect()
     await theirs.disconnect()
+
+
+@pytest.mark.parametrize("key", ["%74oken", "%74%6F%6B%65%6E", "TOKEN", "Token", "token%20"])
+async def test_only_the_canonical_token_query_key_authenticates(key: str) -> None:
+    courier = await make_courier()
+    communicator = await connect(path=f"{URL}?{key}={courier.user.auth_token.key}")
+
+    await assert_closed_with(communicator, 4401)
