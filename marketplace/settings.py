@@ -67,6 +67,24 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _DEV_SECRET_KEY
 
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` is too weak for production, or None (the rules of Django's deploy check)."""
+    if len(key) < 50:
+        return f"is {len(key)} characters long; it needs at least 50"
+    if len(set(key)) < 5:
+        return f"has only {len(set(key))} distinct characters; it needs at least 5"
+    if key.startswith("django-insecure-"):
+        return "is a development key (it starts with django-insecure-)"
+    return None
+
+
+if not DEBUG and (_weak := secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {_weak}. Set SECRET_KEY to a long random string "
+        '(python -c "import secrets; print(secrets.token_urlsafe(50))").'
+    )
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.conf import settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION = {
@@ -53,3 +56,45 @@ def test_a_bad_boolean_is_named() -> None:
 
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("x", "SECRET_KEY is 1 characters long; it needs at least 50"),
+        (
+            "k3y-" + "a1b2c3d4e5f6" * 3 + "z",
+            "SECRET_KEY is 41 characters long; it needs at least 50",
+        ),
+        ("x" * 80, "SECRET_KEY has only 1 distinct characters; it needs at least 5"),
+        ("abcd" * 20, "SECRET_KEY has only 4 distinct characters; it needs at least 5"),
+        (
+            "django-insecure-" + "a1b2c3d4e5f6g7h8" * 3,
+            "SECRET_KEY is a development key (it starts with django-insecure-)",
+        ),
+    ],
+    ids=["one-char", "49-chars", "one-distinct", "four-distinct", "django-insecure"],
+)
+def test_a_weak_secret_key_outside_debug_refuses_to_start_and_names_the_fix(
+    key: str, problem: str
+) -> None:
+    result = manage("check", env={**PRODUCTION, "SECRET_KEY": key})
+
+    assert result.returncode != 0
+    assert f"{problem}. Set SECRET_KEY to a long random string" in result.stderr
+    assert "secrets.token_urlsafe(50)" in result.stderr
+
+
+def test_a_short_secret_key_is_fine_in_debug() -> None:
+    result = manage("check", env={**PRODUCTION, "DEBUG": "true", "SECRET_KEY": "x"})
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_the_suites_own_key_passes_the_production_rule() -> None:
+    from marketplace.settings import secret_key_problem
+
+    assert settings.DEBUG is False
+    assert secret_key_problem(settings.SECRET_KEY) is None
+    assert secret_key_problem(PRODUCTION["SECRET_KEY"]) is None
