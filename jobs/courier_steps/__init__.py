@@ -8,6 +8,7 @@ the job row first (``SELECT ... FOR UPDATE``) so the checks they make before it 
 
 from jobs.courier_steps.base import (
     STEP_FROM,
+    FailureNoteRequired,
     FailureReason,
     GeofenceReasonRequired,
     JobNotFound,
@@ -17,10 +18,12 @@ from jobs.courier_steps.base import (
     WrongLocker,
     WrongPin,
     delivery_target,
+    job_next_steps,
     proof_requirements,
 )
 from jobs.courier_steps.delivery import job_deliver, job_pin_unlock
 from jobs.courier_steps.reads import (
+    courier_active_job_pk,
     courier_job_get,
     courier_jobs_list,
     job_get_for_viewer,
@@ -39,6 +42,7 @@ from jobs.courier_steps.steps import (
 
 __all__ = [
     "STEP_FROM",
+    "FailureNoteRequired",
     "FailureReason",
     "GeofenceReasonRequired",
     "JobNotFound",
@@ -47,6 +51,7 @@ __all__ = [
     "ProofRequired",
     "WrongLocker",
     "WrongPin",
+    "courier_active_job_pk",
     "courier_job_get",
     "courier_jobs_list",
     "delivery_target",
@@ -57,6 +62,7 @@ __all__ = [
     "job_drop",
     "job_fail",
     "job_get_for_viewer",
+    "job_next_steps",
     "job_photo_get",
     "job_photos_list",
     "job_pick_up",

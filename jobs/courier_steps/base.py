@@ -28,6 +28,11 @@ STEP_FROM: dict[str, frozenset[JobStatus]] = {
 }
 
 
+def job_next_steps(job: Job) -> list[str]:
+    """The steps the courier may take next on ``job``, in the order of ``STEP_FROM``."""
+    return [step for step, sources in STEP_FROM.items() if job.status in sources]
+
+
 class FailureReason(TextChoices):
     RECIPIENT_ABSENT = "recipient_absent", "Recipient not there"
     ADDRESS_NOT_FOUND = "address_not_found", "Address not found"
@@ -35,6 +40,14 @@ class FailureReason(TextChoices):
     DAMAGED = "damaged", "Package damaged"
     UNSAFE = "unsafe", "Unsafe to deliver"
     OTHER = "other", "Other (see note)"
+
+
+class FailureNoteRequired(ApplicationError):
+    code = "validation_error"
+    default_message = "Invalid input. note: Say what happened."
+
+    def __init__(self) -> None:
+        super().__init__(fields={"note": ["Say what happened."]})
 
 
 class JobNotFound(NotFoundError):

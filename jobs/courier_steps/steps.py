@@ -12,6 +12,7 @@ from django.db import transaction
 from couriers.models import Courier
 from jobs.courier_steps.base import (
     STEP_FROM,
+    FailureNoteRequired,
     FailureReason,
     S,
     delivery_target,
@@ -141,9 +142,13 @@ def job_fail(
     """picked_up/at_dropoff -> failed -> returning, in one transaction (two events).
 
     The package always goes back to the pickup after a failed delivery, and ``failed``
-    has no other way out, so the courier is not asked for a separate step.
+    has no other way out, so the courier is not asked for a separate step. The note is
+    stripped; reason ``other`` needs one (``FailureNoteRequired``, 400, nothing changes).
     """
     reason = FailureReason(reason)
+    note = note.strip()
+    if reason == FailureReason.OTHER and not note:
+        raise FailureNoteRequired()
     with transaction.atomic():
         job = lock_courier_job(job_pk=job_pk, courier=courier)
         job, _ = job_transition(

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import GistIndex
 
-from couriers.models import Capacity, Courier
+from couriers.models import Capacity, Courier, Vehicle
+from jobs.pricing import smallest_vehicle_for
 
 
 class JobStatus(models.TextChoices):
@@ -144,6 +145,11 @@ class PricedTrip(models.Model):
     class Meta:
         abstract = True
 
+    @property
+    def priced_vehicle(self) -> Vehicle:
+        """The vehicle class the trip is priced for (derived: see ``jobs.pricing``)."""
+        return smallest_vehicle_for(self.package_size)
+
 
 class Quote(PricedTrip):
     """A priced trip the shop may turn into a job until ``expires_at``."""
@@ -154,6 +160,11 @@ class Quote(PricedTrip):
     dropoff_eta_s = models.PositiveIntegerField(help_text="Pickup to dropoff.")
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    @property
+    def delivery_eta_s(self) -> int:
+        """Seconds from now until delivery: a courier to the pickup, then the trip."""
+        return self.pickup_eta_s + self.dropoff_eta_s
 
     def __str__(self) -> str:
         return f"quote {self.pk}"

@@ -9,6 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, CourierStatus
+from jobs.courier_steps import FailureNoteRequired, job_fail
 from jobs.lifecycle import job_transition
 from jobs.models import DeliveryOption, Job, JobEvent, JobStatus, ProofOfDelivery
 from marketplace.models import User
@@ -505,3 +506,20 @@ def test_a_pending_job_never_assigned_to_me_is_404(
     job = JobFactory(shop=shop_user.shop)
     assert courier_client.get(f"/api/v1/courier/jobs/{job.pk}/").status_code == 404
     assert courier_client.post(step_url(job, "arrive-pickup"), {}).status_code == 404
+
+
+def test_the_fail_service_itself_asks_for_a_note_on_other_and_strips_it(courier: Courier) -> None:
+    job = job_in(S.AT_DROPOFF, courier=courier)
+    before = snapshot(job)
+
+    with pytest.raises(FailureNoteRequired) as refused:
+        job_fail(job_pk=job.pk, courier=courier, actor=courier.user, reason="other", note="  ")
+    assert (refused.value.code, refused.value.fields) == (
+        "validation_error",
+        {"note": ["Say what happened."]},
+    )
+    assert snapshot(job) == before
+
+    job_fail(job_pk=job.pk, courier=courier, actor=courier.user, reason="other", note=" Dog ")
+    failed = JobEvent.objects.get(job=job, to_status=S.FAILED)
+    assert failed.data == {"reason_code": "other", "note": "Dog"}

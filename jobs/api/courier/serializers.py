@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from couriers.models import Capacity
-from jobs.courier_steps import STEP_FROM, proof_requirements
+from jobs.courier_steps import job_next_steps, proof_requirements
 from jobs.models import DeliveryOption, Job, JobStatus
 from marketplace.api.fields import LatLngField, json_field_value
 
@@ -130,7 +130,7 @@ class CourierJobOutputSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_next_steps(self, job: Job) -> list[str]:
-        return [step for step, sources in STEP_FROM.items() if job.status in sources]
+        return job_next_steps(job)
 
     @extend_schema_field(CourierJobAlternateLocationSerializer(allow_null=True))
     def get_alternate_location(self, job: Job) -> dict[str, Any] | None:

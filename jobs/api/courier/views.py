@@ -238,11 +238,6 @@ class CourierJobFailApi(_StepApi):
         reason = serializers.ChoiceField(choices=FailureReason.choices)
         note = StrictCharField(required=False, allow_blank=True, default="", max_length=500)
 
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if attrs["reason"] == FailureReason.OTHER and not attrs["note"].strip():
-                raise serializers.ValidationError({"note": ["Say what happened."]})
-            return attrs
-
     @extend_schema(
         request=InputSerializer, responses={200: CourierJobOutputSerializer}, tags=["courier"]
     )
@@ -253,7 +248,7 @@ class CourierJobFailApi(_StepApi):
             courier=request.user.courier,
             actor=request.user,
             reason=data["reason"],
-            note=data["note"].strip(),
+            note=data["note"],
             point=data["position"],
         )
         return self.respond(request, pk)

@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from couriers.models import Vehicle
 from jobs.models import Job, JobStatus
-from jobs.pricing import smallest_vehicle_for
 from marketplace.api.fields import LatLngField
 from marketplace.api.pagination import PageNumberPagination
 
@@ -52,11 +52,11 @@ class PriceOutputSerializer(serializers.Serializer):
     courier_payout_minor = serializers.IntegerField()
     platform_fee_minor = serializers.IntegerField()
     surge_multiplier = serializers.DecimalField(max_digits=4, decimal_places=2)
-    vehicle = serializers.SerializerMethodField()
-
-    def get_vehicle(self, trip: Any) -> str:
-        """The vehicle class the trip was priced for."""
-        return smallest_vehicle_for(trip.package_size).value
+    vehicle = serializers.ChoiceField(
+        source="priced_vehicle",
+        choices=Vehicle.choices,
+        help_text="The vehicle class the trip was priced for.",
+    )
 
 
 class TripOutputSerializer(serializers.Serializer):
@@ -105,12 +105,9 @@ class QuoteOutputSerializer(TripOutputSerializer):
         help_text="nearest_courier, or default when no courier is near."
     )
     trip_s = serializers.IntegerField(source="dropoff_eta_s", help_text="Pickup to dropoff.")
-    dropoff_eta_s = serializers.SerializerMethodField(
-        help_text="Seconds until delivery: pickup_eta_s + trip_s."
+    dropoff_eta_s = serializers.IntegerField(
+        source="delivery_eta_s", help_text="Seconds until delivery: pickup_eta_s + trip_s."
     )
-
-    def get_dropoff_eta_s(self, quote: Any) -> int:
-        return quote.pickup_eta_s + quote.dropoff_eta_s
 
 
 class JobOutputSerializer(TripOutputSerializer):
