@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from couriers.locations import InvalidLocation, location_batch_check
 from couriers.models import Capacity, Courier, Vehicle
 from couriers.services import courier_register, courier_set_availability, location_ingest
-from marketplace.api.fields import LatLngField
+from marketplace.api.fields import LatLngField, StrictBooleanField
 from marketplace.api.permissions import IsCourier
 from marketplace.api.serializers import CredentialsSerializer, UserOutputSerializer
 
@@ -79,13 +79,7 @@ class CourierAvailabilityApi(APIView):
     permission_classes = [IsCourier]
 
     class InputSerializer(serializers.Serializer):
-        online = serializers.BooleanField()
-
-        def to_internal_value(self, data: Any) -> Any:
-            # Only a JSON boolean: "true", 1 and "yes" are mistakes, not intentions.
-            if isinstance(data, dict) and "online" in data and not isinstance(data["online"], bool):
-                raise serializers.ValidationError({"online": ["Must be true or false."]})
-            return super().to_internal_value(data)
+        online = StrictBooleanField()
 
     @extend_schema(
         request=InputSerializer, responses={200: CourierOutputSerializer}, tags=["courier"]

@@ -16,7 +16,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.api.courier import StrictCharField
 from jobs.courier_steps import (
     job_get_for_viewer,
     job_photo_get,
@@ -25,7 +24,7 @@ from jobs.courier_steps import (
     job_proof_get,
 )
 from jobs.models import JobPhoto, JobStatus, PhotoKind
-from marketplace.api.fields import LatLngField
+from marketplace.api.fields import LatLngField, StrictCharField
 from marketplace.api.permissions import IsCourier, IsPlatformStaff, IsShop
 
 

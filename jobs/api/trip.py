@@ -7,7 +7,6 @@ a 400 naming the field, not a silent conversion.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.contrib.gis.geos import Point
@@ -15,53 +14,15 @@ from rest_framework import serializers
 
 from couriers.models import Capacity
 from jobs.quotes import Package, Stop, TripSpec
-from marketplace.api.fields import StrictFloatField
+from marketplace.api.fields import (
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+)
 
 # Upper bounds keep integers inside PostgreSQL's integer columns and out of absurdity.
 MAX_WEIGHT_G = 1_000_000  # one tonne
 MAX_MINOR = 100_000_000  # a million in a two-decimal currency
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: refuses strings, booleans and fractions."""
-
-    default_error_messages = {"invalid": "A whole number is required."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string: refuses numbers, booleans, lists and objects."""
-
-    default_error_messages = {"invalid": "A string is required."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """JSON true or false only."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a JSON string."""
-
-    def to_internal_value(self, data: Any) -> uuid.UUID:
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
 
 
 def optional_text(max_length: int) -> StrictCharField:

@@ -17,21 +17,11 @@ from jobs.webhooks import (
     webhook_deliveries_for_shop,
     webhook_secret_hint,
 )
+from marketplace.api.fields import StrictBooleanField
 from marketplace.api.pagination import PageNumberPagination
 from marketplace.api.permissions import IsShop
 
 URL_MAX_LENGTH = 500  # Shop.webhook_url and WebhookDelivery.url
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON ``true`` or ``false``; refuses "yes", 1 and other truthy stand-ins."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
 
 
 class WebhookConfigSerializer(serializers.Serializer):

@@ -1,8 +1,14 @@
-"""Serializer fields shared by the API: strict numbers, ``{"lat", "lng"}`` points, JSON strings."""
+"""Serializer fields shared by the API: strict JSON types, ``{"lat", "lng"}`` points, JSON strings.
+
+The ``Strict*`` fields take only the JSON type they name: ``"12"`` for a weight, ``12``
+for an address or ``"yes"`` for a flag is a 400 naming the field, never a silent
+conversion. Every endpoint uses these; DRF's own fields coerce.
+"""
 
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from django.contrib.gis.geos import Point
@@ -23,6 +29,48 @@ class StrictFloatField(serializers.FloatField):
             self.fail("invalid")
         if isinstance(data, float) and not math.isfinite(data):
             self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: refuses strings, booleans and fractions."""
+
+    default_error_messages = {"invalid": "A whole number is required."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string (or a form field): refuses numbers, booleans, lists and objects."""
+
+    default_error_messages = {"invalid": "A string is required."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: refuses "yes", 1 and other truthy stand-ins."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
         return super().to_internal_value(data)
 
 

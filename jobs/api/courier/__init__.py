@@ -9,7 +9,6 @@ job is 404, before the body is read) and may carry the courier's position
 from jobs.api.courier.serializers import (
     CourierJobOutputSerializer,
     PositionField,
-    StrictCharField,
 )
 from jobs.api.courier.views import (
     CourierJobArriveDropoffApi,
@@ -35,5 +34,4 @@ __all__ = [
     "CourierJobPickupApi",
     "CourierJobReturnedApi",
     "PositionField",
-    "StrictCharField",
 ]

@@ -1,4 +1,4 @@
-"""Courier job API serializers: the position and strict string fields, the job as shown."""
+"""Courier job API serializers: the position field and the job as its courier sees it."""
 
 from __future__ import annotations
 
@@ -28,17 +28,6 @@ class PositionField(LatLngField):
         if isinstance(data, str):
             # Refused JSON (malformed, too deep, huge numbers) is a 400 parse_error.
             data = json_field_value(self.field_name, data)
-        return super().to_internal_value(data)
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string (or a form field): refuses numbers, booleans, lists and objects."""
-
-    default_error_messages = {"invalid": "A string is required."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
         return super().to_internal_value(data)
 
 

@@ -17,7 +17,6 @@ from jobs.api.courier.serializers import (
     CourierJobOutputSerializer,
     CourierJobPageSerializer,
     PositionField,
-    StrictCharField,
 )
 from jobs.courier_steps import (
     FailureReason,
@@ -35,6 +34,7 @@ from jobs.courier_steps import (
 )
 from jobs.models import Job, JobStatus
 from jobs.photos import ProofImage, image_read
+from marketplace.api.fields import StrictCharField
 from marketplace.api.pagination import PageNumberPagination
 from marketplace.api.parsing import StrictJSONParser
 from marketplace.api.permissions import IsCourier

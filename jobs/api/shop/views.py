@@ -26,10 +26,6 @@ from jobs.api.trip import (
     MAX_MINOR,
     TRIP_FIELDS,
     PlaceInputSerializer,
-    StrictBooleanField,
-    StrictCharField,
-    StrictIntegerField,
-    StrictUUIDField,
     TripInputSerializer,
     optional_text,
 )
@@ -37,6 +33,12 @@ from jobs.models import DeliveryOption, JobStatus
 from jobs.posting import DeliveryOptions, JobExtras, Recipient, job_cancel, job_post, job_repost
 from jobs.quotes import quote_create
 from jobs.selectors import job_events, job_get, job_list
+from marketplace.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+)
 from marketplace.api.permissions import IsPlatformStaff, IsShop
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
