@@ -83,6 +83,12 @@ class ServiceZone(models.Model):
     cancellation_fee_minor = models.PositiveIntegerField(
         default=500, help_text="Charged when the shop cancels after the courier reached pickup."
     )
+    return_fee_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("100.00"),
+        help_text="Share of the delivery price charged when a job fails and is returned.",
+    )
     dispatch_mode = models.CharField(
         max_length=16,
         choices=DispatchMode.choices,
@@ -101,6 +107,10 @@ class ServiceZone(models.Model):
             models.CheckConstraint(
                 condition=models.Q(platform_fee_percent__gte=0, platform_fee_percent__lte=100),
                 name="zone_platform_fee_0_to_100",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(return_fee_percent__gte=0, return_fee_percent__lte=100),
+                name="zone_return_fee_0_to_100",
             ),
         ]
 

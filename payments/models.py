@@ -1,1 +1,0 @@
-"""Ledger and payment models arrive with the payments issue."""
