@@ -367,6 +367,14 @@ MATCH_WEIGHT_TRAVEL_MINUTES = env_float("MATCH_WEIGHT_TRAVEL_MINUTES", 1.0)
 MATCH_WEIGHT_RATING = env_float("MATCH_WEIGHT_RATING", 2.0)
 MATCH_WEIGHT_ACCEPTANCE = env_float("MATCH_WEIGHT_ACCEPTANCE", 3.0)
 
+# --- Admin sign-in lockout (counted in Redis, so it holds across app nodes) ------------
+
+# Failed admin sign-ins allowed per username, and per client address, before sign-in is
+# refused (429) for ADMIN_LOGIN_LOCKOUT_SECONDS from the failure that reached the limit.
+ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
+ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900)
+
 # --- Admin maps --------------------------------------------------------------------------
 
 # Points are edited as latitude/longitude numbers, so the admin needs no internet. A

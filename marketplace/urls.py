@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from couriers import api as courier_api
+from marketplace.admin_login import throttled_admin_login
 from marketplace.api import views as core_api
 from marketplace.api.docs import RedocDocsView, SwaggerDocsView
 from marketplace.api.errors import error_body
@@ -35,6 +36,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerDocsView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", RedocDocsView.as_view(url_name="schema"), name="redoc"),
+    # Before admin.site.urls, so the admin's own login URL resolves to the throttled view.
+    path("admin/login/", throttled_admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

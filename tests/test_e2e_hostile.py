@@ -11,13 +11,16 @@ import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from websockets.asyncio.client import connect
 
 from couriers.models import Courier
 from tests.e2e_server import ServerInfo, running_server
+from tests.factories import PASSWORD, UserFactory
 from tests.test_e2e import (
     MAX_BODY_BYTES,
     TIMEOUT_SECONDS,
@@ -128,3 +131,41 @@ async def test_a_token_under_another_spelling_neither_authenticates_nor_reaches_
     log = server.log()
     assert f'"WebSocket /ws/courier/?{key}=***"' in log
     assert courier_token not in log
+
+
+def admin_sign_in_over_http(server: ServerInfo, username: str, password: str) -> int:
+    """Sign in on the server's admin page the way a browser does (CSRF cookie and field)."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=TIMEOUT_SECONDS)
+    try:
+        conn.request("GET", "/admin/login/")
+        page = conn.getresponse()
+        html = page.read().decode()
+        cookie = page.getheader("Set-Cookie").split(";", 1)[0]
+        csrf = html.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+        form = urlencode({"csrfmiddlewaretoken": csrf, "username": username, "password": password})
+        conn.request(
+            "POST",
+            "/admin/login/",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+        )
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()
+
+
+def test_an_admin_lockout_reached_on_one_node_holds_on_another(
+    server: ServerInfo, transactional_db: None
+) -> None:
+    UserFactory(username="boss", is_staff=True, is_superuser=True)
+    this_node = Client(REMOTE_ADDR="127.0.0.1")
+    statuses = [
+        this_node.post("/admin/login/", {"username": "boss", "password": "wrong"}).status_code
+        for _ in range(5)
+    ]
+
+    assert statuses == [200] * 5
+    assert admin_sign_in_over_http(server, "boss", PASSWORD) == 429
+    assert admin_sign_in_over_http(server, "someone-else", "wrong") == 200
