@@ -54,10 +54,6 @@ _ROLE_TO_ACTOR = {
 }
 
 
-def is_transition_allowed(from_status: JobStatus | str, to_status: JobStatus | str) -> bool:
-    return JobStatus(to_status) in TRANSITIONS[JobStatus(from_status)]
-
-
 def job_transition(
     *,
     job: Job | UUID | str,

@@ -20,7 +20,6 @@ _SIGNATURES: tuple[tuple[str, bytes, bytes], ...] = (
     ("image/png", b"\x89PNG\r\n\x1a\n", b""),
     ("image/webp", b"RIFF", b"WEBP"),  # RIFF <4-byte size> WEBP
 )
-ACCEPTED_CONTENT_TYPES = tuple(content_type for content_type, _, _ in _SIGNATURES)
 _SNIFF_BYTES = 12
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,8 +25,6 @@ from jobs.quotes import (
 )
 from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition, NotFoundError
 from marketplace.models import Shop, User
-
-logger = logging.getLogger(__name__)
 
 S = JobStatus
 # A shop cancels for free until the courier reaches the pickup, for the zone's fee while
@@ -315,11 +312,3 @@ def jobs_release_due(*, now: datetime | None = None) -> list[str]:
             continue
         released.append(str(pk))
     return released
-
-
-def release_scheduled_jobs_task() -> int:
-    """django-q2 periodic task (every minute): release due scheduled jobs; how many."""
-    released = jobs_release_due()
-    if released:
-        logger.info("released %d scheduled job(s)", len(released))
-    return len(released)

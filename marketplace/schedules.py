@@ -22,7 +22,7 @@ PERIODIC_TASKS: list[PeriodicTask] = []
 PERIODIC_TASKS += [
     PeriodicTask(
         name="jobs.release_scheduled",
-        func="jobs.posting.release_scheduled_jobs_task",
+        func="jobs.tasks.release_scheduled_jobs_task",
         minutes=1,
         description="Scheduled jobs whose release_at has come become pending (dispatch).",
     ),

@@ -1,7 +1,7 @@
 """Shop webhooks: an outbox row per job event, delivered and signed by a django-q2 task.
 
 A package: ``config`` (URL policy, secrets, the shop's settings), ``delivery`` (outbox,
-signing, sending, retries, sweeper, tasks) and ``selectors``. Task paths stay
+signing, sending, retries, sweeper), ``selectors`` and ``tasks``. Task paths stay
 ``jobs.webhooks.webhook_deliver_task`` and ``jobs.webhooks.webhook_sweep_task``.
 """
 
@@ -16,14 +16,13 @@ from jobs.webhooks.delivery import (
     SIGNATURE_HEADER,
     webhook_backoff,
     webhook_deliver,
-    webhook_deliver_task,
     webhook_enqueue,
     webhook_payload,
     webhook_signature,
     webhook_sweep,
-    webhook_sweep_task,
 )
 from jobs.webhooks.selectors import webhook_deliveries_for_shop
+from jobs.webhooks.tasks import webhook_deliver_task, webhook_sweep_task
 
 __all__ = [
     "SECRET_PREFIX",

@@ -358,14 +358,3 @@ def webhook_sweep(*, limit: int = SWEEP_BATCH) -> dict[str, int]:
     for pk in due:
         _queue_delivery(pk)
     return {"gave_up": expired, "queued": len(due)}
-
-
-# --- Tasks (django-q2) -------------------------------------------------------------------
-
-
-def webhook_deliver_task(delivery_pk: str) -> str:
-    return webhook_deliver(delivery_pk=delivery_pk)
-
-
-def webhook_sweep_task() -> dict[str, int]:
-    return webhook_sweep()

@@ -508,7 +508,7 @@ def test_release_runs_on_a_real_worker(worker_cluster) -> None:
     due = scheduled_job(timedelta(seconds=-1))
     later = scheduled_job(timedelta(hours=1))
 
-    task_id = async_task("jobs.posting.release_scheduled_jobs_task")
+    task_id = async_task("jobs.tasks.release_scheduled_jobs_task")
 
     assert result(task_id, wait=20_000) == 1
     due.refresh_from_db()
@@ -524,4 +524,4 @@ def test_release_runs_on_a_real_worker(worker_cluster) -> None:
 
 def test_release_is_scheduled_every_minute() -> None:
     (task,) = [t for t in PERIODIC_TASKS if t.name == "jobs.release_scheduled"]
-    assert (task.func, task.minutes) == ("jobs.posting.release_scheduled_jobs_task", 1)
+    assert (task.func, task.minutes) == ("jobs.tasks.release_scheduled_jobs_task", 1)
