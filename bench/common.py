@@ -34,7 +34,7 @@ def bench_environment() -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "false",
         "REDIS_URL": BENCH_REDIS_URL,
         "REDIS_KEY_PREFIX": "bench",
-        "Q_CLUSTER_NAME": "marketplace-bench",
+        "Q_SITE_NAME": "marketplace-bench",
         # The ingestion benchmark floods sockets on purpose: measure throughput, not the limit.
         "WS_RATE_PER_SECOND": "0",
     }

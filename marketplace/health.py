@@ -1,4 +1,4 @@
-"""/healthz: is the database (with PostGIS), Redis and the task worker cluster up?"""
+"""/healthz: are the database (with PostGIS), Redis and both task worker clusters up?"""
 
 from __future__ import annotations
 
@@ -26,11 +26,9 @@ def check_database() -> dict[str, Any]:
     return {"ok": True, "postgis": postgis_version}
 
 
-def check_redis() -> dict[str, Any]:
+def _ping(url: str) -> dict[str, Any]:
     client = redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
     )
     try:
         started = time.perf_counter()
@@ -42,17 +40,45 @@ def check_redis() -> dict[str, Any]:
         client.close()
 
 
-def check_worker() -> dict[str, Any]:
-    """django-q2 clusters publish a stat to Redis every cycle; it expires after 3 s."""
+def check_redis() -> dict[str, Any]:
+    """The cache/channel-layer database and the task queue's database both answer."""
+    cache = _ping(settings.REDIS_URL)
+    if not cache["ok"]:
+        return cache
+    queue = _ping(settings.Q_REDIS_URL)
+    if not queue["ok"]:
+        return {"ok": False, "error": f"task queue (Q_REDIS_URL): {queue['error']}"}
+    return cache
+
+
+def main_queue() -> str:
+    return settings.Q_CLUSTER["name"]
+
+
+def check_worker(queue: str | None = None) -> dict[str, Any]:
+    """Is a cluster serving ``queue`` (default: the main one) running?
+
+    django-q2 clusters publish a stat to Redis every cycle; it expires after 3 s. Our
+    broker writes, beside each, the queue that cluster serves.
+    """
+    queue = queue or main_queue()
     try:
-        clusters = Stat.get_all(broker=get_broker())
+        broker = get_broker()
+        stats = Stat.get_all(broker=broker)
+        queues = broker.cluster_queues()
     except redis.RedisError as exc:
         return {"ok": False, "error": f"cannot read worker heartbeat: {exc}"}
+    clusters = [stat for stat in stats if queues.get(str(stat.cluster_id)) == queue]
     if not clusters:
+        how = (
+            "`python manage.py qcluster`"
+            if queue == main_queue()
+            else f"`Q_CLUSTER_NAME={queue} python manage.py qcluster`"
+        )
         return {
             "ok": False,
-            "error": "no django-q2 cluster is running; start one with "
-            "`python manage.py qcluster` (./dev run does this)",
+            "error": f"no django-q2 cluster serves the {queue!r} queue; start one with "
+            f"{how} (./dev run does this)",
         }
     return {
         "ok": True,
@@ -65,12 +91,13 @@ def check_worker() -> dict[str, Any]:
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when everything answers; 503 with ``down`` naming what does not."""
     checks = {"database": check_database(), "redis": check_redis()}
-    # The heartbeat lives in Redis: with Redis down the worker's state is unknown.
-    checks["worker"] = (
-        check_worker()
-        if checks["redis"]["ok"]
-        else {"ok": False, "error": "unknown while Redis is down"}
-    )
+    # The heartbeats live in Redis: with Redis down the workers' state is unknown.
+    for name, queue in (("worker", None), ("webhook_worker", settings.WEBHOOK_CLUSTER)):
+        checks[name] = (
+            check_worker(queue)
+            if checks["redis"]["ok"]
+            else {"ok": False, "error": "unknown while Redis is down"}
+        )
     down = [name for name, result in checks.items() if not result["ok"]]
     return JsonResponse(
         {"status": "down" if down else "ok", "down": down, "checks": checks},

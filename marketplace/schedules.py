@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django_q.models import Schedule
 
@@ -14,6 +15,8 @@ class PeriodicTask:
     func: str
     minutes: int
     description: str
+    # The django-q2 cluster whose scheduler queues it (None: the main cluster).
+    cluster: str | None = None
 
 
 PERIODIC_TASKS: list[PeriodicTask] = []
@@ -51,6 +54,7 @@ PERIODIC_TASKS += [
         func="jobs.webhooks.webhook_sweep_task",
         minutes=1,
         description="Queue due webhook retries; give up those past WEBHOOK_RETRY_WINDOW_SECONDS.",
+        cluster=settings.WEBHOOK_CLUSTER,
     ),
 ]
 
@@ -80,6 +84,7 @@ def schedules_sync() -> list[str]:
                 "schedule_type": Schedule.MINUTES,
                 "minutes": task.minutes,
                 "repeats": -1,
+                "cluster": task.cluster,
             },
         )
     return [task.name for task in PERIODIC_TASKS]

@@ -2,11 +2,13 @@
 
 Every value has a safe local default so `./dev run` works on a laptop with no
 configuration. In production set at least SECRET_KEY, DEBUG=false, ALLOWED_HOSTS,
-DATABASE_URL and REDIS_URL; README.md lists every variable.
+DATABASE_URL and REDIS_URL (the task queue defaults to the next Redis database, see
+Q_REDIS_URL); README.md lists every variable.
 """
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -163,10 +165,44 @@ if DB_POOL_MAX_SIZE > 0:
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: cache (throttles), channel layer, task broker --------------------------------
+# --- Redis: cache (throttles) and channel layer on one database, the task queue on another --
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "mp")
+
+
+def redis_url_with_db(url: str, db: int) -> str:
+    """``url`` pointing at logical database ``db`` of the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def redis_db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    if not path:
+        return 0
+    if not path.isdigit():
+        raise ImproperlyConfigured(f"{url!r}: the path must be a Redis database number.")
+    return int(path)
+
+
+# The task queue lives apart from the cache: an evicting cache (maxmemory-policy) or a
+# cache.clear() must never drop queued tasks. By default it is the next database on the
+# same server as REDIS_URL (db 1 for the default db 0).
+Q_REDIS_URL = env_str("Q_REDIS_URL") or redis_url_with_db(REDIS_URL, (redis_db(REDIS_URL) + 1) % 16)
+
+
+def redis_database_id(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1], redis_db(url)
+
+
+if redis_database_id(Q_REDIS_URL) == redis_database_id(REDIS_URL):
+    raise ImproperlyConfigured(
+        f"Q_REDIS_URL and REDIS_URL are the same database ({REDIS_URL}); the cache would "
+        "drop queued tasks. Point Q_REDIS_URL at another database, e.g. "
+        f"{redis_url_with_db(REDIS_URL, (redis_db(REDIS_URL) + 1) % 16)}."
+    )
 
 CACHES = {
     "default": {
@@ -177,8 +213,8 @@ CACHES = {
     }
 }
 
-# Redis pub/sub layer: issue 4's notes measured ~4x the default layer's throughput on a
-# machine like ours. Here the default layer (channels-redis 4.3, redis-py 8) dropped
+# Redis pub/sub layer: measured at ~4x the default layer's throughput on a 2-core
+# machine. Here the default layer (channels-redis 4.3, redis-py 8) dropped
 # messages to sockets idle past 5 s and left tasks blocked after sockets closed, which
 # hung the server's graceful shutdown (tests/test_e2e.py guards both).
 # Delivery is at most once; anything that must not be lost is also in the database.
@@ -192,16 +228,28 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Two django-q2 clusters share the broker, each with its own queue. The main one runs
+# dispatch, offer expiry and every other platform task; the webhook one only sends shop
+# webhooks, so a shop endpoint that hangs for WEBHOOK_TIMEOUT_SECONDS never delays an
+# offer. A qcluster process runs the main cluster unless the environment says
+# Q_CLUSTER_NAME=webhooks (django-q2 reads that variable and applies ALT_CLUSTERS).
+WEBHOOK_CLUSTER = "webhooks"
 Q_CLUSTER = {
-    "name": env_str("Q_CLUSTER_NAME", "marketplace"),
+    # The site name: signing salt and heartbeat prefix, shared by both clusters.
+    "name": env_str("Q_SITE_NAME", "marketplace"),
     "workers": env_int("Q_WORKERS", 2),
     "timeout": 60,
     "retry": 90,
     "max_attempts": 5,
     "queue_limit": 200,
-    "redis": REDIS_URL,
+    "redis": Q_REDIS_URL,
+    # django-q2's Redis broker, plus a heartbeat that says which queue a cluster serves.
+    "broker_class": "marketplace.qbroker.RedisBroker",
     "catch_up": False,
     "label": "Background tasks",
+    "ALT_CLUSTERS": {
+        WEBHOOK_CLUSTER: {"workers": env_int("Q_WEBHOOK_WORKERS", 2)},
+    },
 }
 
 # --- Auth, passwords, i18n -------------------------------------------------------------

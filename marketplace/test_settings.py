@@ -5,14 +5,19 @@ import os
 os.environ["DEBUG"] = "false"  # even when a developer's .env says otherwise
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-# Tests get their own Redis database so a flush never touches a running dev instance.
+# Tests get their own Redis databases so a flush never touches a running dev instance.
 # TEST_ISOLATION_SLOT (1-7) lets several suites run side by side on one machine: each slot
-# gets its own test database, Redis database, channel prefix and worker cluster name.
+# gets its own test database, Redis databases, channel prefix and worker cluster name.
+# Slot s (unset = 0) uses db 15-s for the cache and channel layer and db 7-s for the task
+# queue, so the eight slots fill Redis' sixteen databases without sharing one. Slots 6
+# and 7 put their queue on dev's default databases (1 and 0): tests never run beside a
+# dev server on those slots' data, and each test clears only the cache database.
 _slot = os.environ.get("TEST_ISOLATION_SLOT", "")
 if _slot and not (_slot.isdigit() and 1 <= int(_slot) <= 7):
     raise RuntimeError(f"TEST_ISOLATION_SLOT must be 1-7, not {_slot!r}; unset it to run alone.")
 _suffix = f"_{_slot}" if _slot else ""
 os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{15 - int(_slot or 0)}")
+os.environ.setdefault("Q_REDIS_URL", f"redis://127.0.0.1:6379/{7 - int(_slot or 0)}")
 os.environ.setdefault("REDIS_KEY_PREFIX", f"mptest{_suffix}")
 
 from marketplace.settings import *  # noqa: E402, F403

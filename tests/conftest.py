@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -61,4 +62,13 @@ def courier_client(courier: Courier) -> APIClient:
 def worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
     """A real ``manage.py qcluster`` (one worker) on this test slot's database and Redis."""
     with running_cluster() as process:
+        yield process
+
+
+@pytest.fixture
+def webhook_worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
+    """A real webhook cluster (``Q_CLUSTER_NAME=webhooks manage.py qcluster``, one worker)."""
+    with running_cluster(
+        cluster=settings.WEBHOOK_CLUSTER, WEBHOOK_ALLOW_INSECURE_URLS="true"
+    ) as process:
         yield process

@@ -65,8 +65,10 @@ def dev_run() -> Iterator[DevRun]:
         "DATABASE_URL": database_url(settings.DATABASES["default"]),
         "REDIS_URL": settings.REDIS_URL,
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
-        "Q_CLUSTER_NAME": settings.Q_CLUSTER["name"],
+        "Q_REDIS_URL": settings.Q_REDIS_URL,
+        "Q_SITE_NAME": settings.Q_CLUSTER["name"],
         "Q_WORKERS": "1",
+        "Q_WEBHOOK_WORKERS": "1",
         "PORT": str(port),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the real settings, as a developer runs them
@@ -100,9 +102,10 @@ def test_dev_run_serves_and_a_group_sigterm_stops_server_and_worker(dev_run: Dev
     assert answer is not None, output[-3000:]
     assert answer[0] == 200, (answer, output[-3000:])
     assert answer[1]["checks"]["worker"]["workers"] == 1
+    assert answer[1]["checks"]["webhook_worker"]["workers"] == 1
     assert "scheduling periodic tasks" in output
     started = descendants(dev_run.process.pid)
-    assert len(started) >= 4  # uvicorn, qcluster and the cluster's own processes
+    assert len(started) >= 7  # uvicorn, two qclusters and each cluster's own processes
 
     # What `timeout`, service managers and container runtimes do: SIGTERM to the whole
     # process group. django-q2 used to hang for good when its children got it directly.

@@ -37,26 +37,33 @@ def cluster_env(**extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "marketplace.test_settings",
         "DATABASE_URL": database_url(settings.DATABASES["default"]),
         "Q_WORKERS": "1",
+        "Q_WEBHOOK_WORKERS": "1",
         **extra,
     }
 
 
 @contextmanager
-def running_cluster(**extra_env: str) -> Iterator[subprocess.Popen]:
+def running_cluster(*, cluster: str | None = None, **extra_env: str) -> Iterator[subprocess.Popen]:
     """Start a cluster, wait for its heartbeat, and stop it (waiting for the beat to expire).
 
-    Its log goes to a file, not a pipe: a chatty worker would block on a full pipe.
+    ``cluster`` names an alternative cluster (``settings.WEBHOOK_CLUSTER``); the default is
+    the main one. Its log goes to a file, not a pipe: a chatty worker would block on a
+    full pipe.
     """
+    env = cluster_env(**extra_env)
+    env.pop("Q_CLUSTER_NAME", None)
+    if cluster is not None:
+        env["Q_CLUSTER_NAME"] = cluster
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
             cwd=ROOT,
-            env=cluster_env(**extra_env),
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
         try:
-            if not wait_for(lambda: check_worker()["ok"] or process.poll() is not None, 30):
+            if not wait_for(lambda: check_worker(cluster)["ok"] or process.poll() is not None, 30):
                 pytest.fail("the django-q2 cluster sent no heartbeat within 30 s")
             if process.poll() is not None:
                 log.seek(0)
@@ -70,4 +77,4 @@ def running_cluster(**extra_env: str) -> Iterator[subprocess.Popen]:
                 process.kill()
                 process.wait()
     # Its heartbeat expires 3 s after the last beat.
-    wait_for(lambda: not check_worker()["ok"], 10)
+    wait_for(lambda: not check_worker(cluster)["ok"], 10)

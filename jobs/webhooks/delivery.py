@@ -73,7 +73,8 @@ def webhook_payload(*, event: JobEvent, job: Job, delivery_id: str) -> dict[str,
 
 
 def _queue_delivery(delivery_pk: UUID | str) -> None:
-    async_task(DELIVER_TASK, str(delivery_pk), group="webhooks")
+    # The webhook cluster's own queue: a slow shop endpoint holds up only other sends.
+    async_task(DELIVER_TASK, str(delivery_pk), group="webhooks", cluster=settings.WEBHOOK_CLUSTER)
 
 
 def webhook_enqueue(*, event: JobEvent, job: Job) -> WebhookDelivery | None:

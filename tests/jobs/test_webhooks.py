@@ -690,8 +690,10 @@ def test_deliveries_list_refuses_an_unknown_status_filter(shop_client: APIClient
 
 @pytest.fixture
 def webhook_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
-    """A real ``manage.py qcluster`` (two workers) on this slot's test database."""
-    with running_cluster(Q_WORKERS="2", WEBHOOK_ALLOW_INSECURE_URLS="true") as process:
+    """A real webhook cluster (two workers) on this slot's test database."""
+    with running_cluster(
+        cluster=settings.WEBHOOK_CLUSTER, Q_WEBHOOK_WORKERS="2", WEBHOOK_ALLOW_INSECURE_URLS="true"
+    ) as process:
         yield process
 
 

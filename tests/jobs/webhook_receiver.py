@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -41,6 +42,13 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A sender that gave up on a hanging answer closed its end: expected, not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class WebhookReceiver:
@@ -102,7 +110,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
+        self._server = _QuietServer((self.host, self._port), Handler)
         self._server.daemon_threads = True
         if self.tls is not None:
             self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)

@@ -98,3 +98,53 @@ def test_the_suites_own_key_passes_the_production_rule() -> None:
     assert settings.DEBUG is False
     assert secret_key_problem(settings.SECRET_KEY) is None
     assert secret_key_problem(PRODUCTION["SECRET_KEY"]) is None
+
+
+def settings_values(names: list[str], env: dict[str, str]) -> list[str]:
+    """Values of settings ``names`` as ``env`` configures them (import only, no setup)."""
+    code = (
+        "import importlib, os, sys\n"
+        "module = importlib.import_module(os.environ['DJANGO_SETTINGS_MODULE'])\n"
+        f"print('\\n'.join(str(getattr(module, name)) for name in {names!r}))\n"
+    )
+    redis_vars = {"REDIS_URL", "Q_REDIS_URL", "TEST_ISOLATION_SLOT", "REDIS_KEY_PREFIX"}
+    clean = {k: v for k, v in os.environ.items() if k not in redis_vars}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_task_queue_defaults_to_the_next_redis_database() -> None:
+    assert settings_values(["REDIS_URL", "Q_REDIS_URL"], PRODUCTION) == [
+        "redis://127.0.0.1:6379/0",
+        "redis://127.0.0.1:6379/1",
+    ]
+    env = {**PRODUCTION, "REDIS_URL": "redis://:pw@cache.internal:6380/4"}
+    assert settings_values(["Q_REDIS_URL"], env) == ["redis://:pw@cache.internal:6380/5"]
+    env = {**PRODUCTION, "Q_REDIS_URL": "redis://queue.internal:6379/0"}
+    assert settings_values(["Q_REDIS_URL"], env) == ["redis://queue.internal:6379/0"]
+
+
+def test_the_task_queue_on_the_cache_database_is_refused() -> None:
+    env = {**PRODUCTION, "Q_REDIS_URL": "redis://127.0.0.1:6379"}
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "Q_REDIS_URL and REDIS_URL are the same database" in result.stderr
+    assert "redis://127.0.0.1:6379/1" in result.stderr
+
+
+def test_every_test_slot_gets_its_own_cache_and_queue_databases() -> None:
+    used: list[int] = []
+    for slot in ["", "1", "2", "3", "4", "5", "6", "7"]:
+        env = {"DJANGO_SETTINGS_MODULE": "marketplace.test_settings", "TEST_ISOLATION_SLOT": slot}
+        cache_url, queue_url = settings_values(["REDIS_URL", "Q_REDIS_URL"], env)
+        used += [int(cache_url.rsplit("/", 1)[1]), int(queue_url.rsplit("/", 1)[1])]
+    assert sorted(used) == list(range(16))
