@@ -32,6 +32,7 @@ def bench_environment() -> dict[str, str]:
         "DEBUG": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-" + "x" * 40,
         "SECURE_SSL_REDIRECT": "false",
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         "REDIS_URL": BENCH_REDIS_URL,
         "REDIS_KEY_PREFIX": "bench",
         "Q_SITE_NAME": "marketplace-bench",

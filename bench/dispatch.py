@@ -25,6 +25,7 @@ import argparse
 import multiprocessing as mp
 import random
 import time
+import uuid
 from typing import Any
 
 from bench import common
@@ -74,7 +75,8 @@ def post_and_dispatch(args: tuple[int, int, int, int, int]) -> dict[str, Any]:
 
     from jobs.dispatch import dispatch_job
     from jobs.lifecycle import job_record_creation
-    from jobs.models import Job
+    from jobs.models import Job, new_tracking_salt
+    from jobs.tracking.tokens import tracking_hash_for
 
     west, south, east, north = common.CITY_BOX
     rng = random.Random(seed + index)
@@ -84,7 +86,11 @@ def post_and_dispatch(args: tuple[int, int, int, int, int]) -> dict[str, Any]:
         lat = rng.uniform(south + 0.045, north - 0.045)
         started = time.perf_counter()
         with transaction.atomic():
+            job_pk, salt = uuid.uuid4(), new_tracking_salt()
             job = Job.objects.create(
+                id=job_pk,
+                tracking_salt=salt,
+                tracking_token_hash=tracking_hash_for(job_pk=job_pk, salt=salt),
                 shop_id=shop_pk,
                 zone_id=zone_pk,
                 pickup_address="bench pickup",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import DecimalField, ExpressionWrapper, F
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -293,6 +295,24 @@ async def tracking_broadcast_async(
     payload = tracking_payload(job_pk=job_pk, ping=ping)
     await get_channel_layer().group_send(job_group(job_pk), group_message(payload))
     return True
+
+
+def courier_rating_record(*, courier_pk: int, stars: int) -> None:
+    """Add one recipient rating (1-5) to the courier's mean, in one conditional UPDATE.
+
+    The mean is recomputed from the running total, so it never drifts with rounding.
+    """
+    if not 1 <= stars <= 5:
+        raise ValueError(f"stars must be 1-5, not {stars}")
+    Courier.objects.filter(pk=courier_pk).update(
+        rating_count=F("rating_count") + 1,
+        rating_stars_total=F("rating_stars_total") + stars,
+        rating=ExpressionWrapper(
+            (F("rating_stars_total") + stars) * Decimal("1.00") / (F("rating_count") + 1),
+            output_field=DecimalField(max_digits=3, decimal_places=2),
+        ),
+        updated_at=timezone.now(),
+    )
 
 
 _MARK_STALE_SQL = """

@@ -262,7 +262,7 @@ class JobAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "delivery_option", "needs_review", "zone"]
     list_select_related = ["shop", "courier__user"]
-    search_fields = ["id", "external_ref", "tracking_token", "shop__name"]
+    search_fields = ["id", "external_ref", "shop__name"]
     date_hierarchy = "created_at"
     inlines = [ProofOfDeliveryInline, JobEventInline]
     raw_id_fields = ["shop", "courier", "quote", "zone"]

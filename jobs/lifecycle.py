@@ -13,23 +13,33 @@ from django_q.tasks import async_task
 
 from couriers.models import Courier
 from couriers.services import courier_job_assign, courier_job_release
-from jobs.models import COURIER_ACTIVE_STATUSES, ActorRole, Job, JobEvent, JobStatus
+from jobs.models import (
+    COURIER_ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    ActorRole,
+    EventKind,
+    Job,
+    JobEvent,
+    JobStatus,
+)
 from marketplace.api.errors import InvalidTransition
 from marketplace.models import Role, User
-from marketplace.realtime.broadcast import broadcast_on_commit
+from marketplace.realtime.broadcast import send_on_commit
 from marketplace.realtime.groups import courier_group, job_group, shop_group
 
 S = JobStatus
 
 # from-status -> the statuses it may move to. Nothing else changes Job.status.
+# Back to scheduled: the recipient rescheduled before pickup (a scheduled job may be
+# rescheduled again); the existing schedule releases it.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    S.SCHEDULED: frozenset({S.PENDING, S.CANCELLED}),
-    S.PENDING: frozenset({S.ASSIGNED, S.UNASSIGNED, S.CANCELLED}),
+    S.SCHEDULED: frozenset({S.PENDING, S.CANCELLED, S.SCHEDULED}),
+    S.PENDING: frozenset({S.ASSIGNED, S.UNASSIGNED, S.CANCELLED, S.SCHEDULED}),
     # A shop may re-post a job nobody took; it goes back through dispatch.
-    S.UNASSIGNED: frozenset({S.PENDING, S.CANCELLED}),
+    S.UNASSIGNED: frozenset({S.PENDING, S.CANCELLED, S.SCHEDULED}),
     # Back to pending: the courier dropped the job before pickup.
-    S.ASSIGNED: frozenset({S.AT_PICKUP, S.PENDING, S.CANCELLED}),
-    S.AT_PICKUP: frozenset({S.PICKED_UP, S.PENDING, S.CANCELLED}),
+    S.ASSIGNED: frozenset({S.AT_PICKUP, S.PENDING, S.CANCELLED, S.SCHEDULED}),
+    S.AT_PICKUP: frozenset({S.PICKED_UP, S.PENDING, S.CANCELLED, S.SCHEDULED}),
     S.PICKED_UP: frozenset({S.AT_DROPOFF, S.FAILED}),
     S.AT_DROPOFF: frozenset({S.DELIVERED, S.FAILED}),
     S.FAILED: frozenset({S.RETURNING}),
@@ -65,6 +75,8 @@ def job_transition(
     data: Mapping[str, Any] | None = None,
     changes: Mapping[str, Any] | None = None,
     expected_from: frozenset[JobStatus] | None = None,
+    actor_role: ActorRole | None = None,
+    kind: EventKind = EventKind.STATUS,
 ) -> tuple[Job, JobEvent]:
     """Move a job to ``to``, record who did it, and queue the side effects on commit.
 
@@ -72,7 +84,9 @@ def job_transition(
     may but need not hold the lock already. ``courier`` is required when assigning.
     ``changes`` are extra job fields saved in the same write (e.g. a cancellation fee).
     ``expected_from`` narrows the legal from-statuses for this caller (a shop's cancel
-    refuses a picked-up job even where the table allows other moves).
+    refuses a picked-up job even where the table allows other moves). ``actor_role``
+    names an actor without an account (the recipient); ``kind`` labels the event when
+    the move is part of something bigger (a reschedule).
 
     Raises ``InvalidTransition`` (HTTP 409) when the move is not allowed from the job's
     current status. Returns the saved job and its new event.
@@ -100,8 +114,8 @@ def job_transition(
                 raise ValueError("job_transition(to=assigned) needs courier=")
             locked.courier = courier
             update_fields.add("courier")
-        elif to == S.PENDING and previous_courier_id is not None:
-            locked.courier = None  # dropped before pickup: free for someone else
+        elif to in (S.PENDING, S.SCHEDULED) and previous_courier_id is not None:
+            locked.courier = None  # dropped or rescheduled before pickup: courier released
             update_fields.add("courier")
         if to == S.PENDING:
             locked.dispatch_round = 0
@@ -109,6 +123,9 @@ def job_transition(
         if to in _STAMPS:
             setattr(locked, _STAMPS[to], now)
             update_fields.add(_STAMPS[to])
+        if to in TERMINAL_STATUSES:
+            locked.ended_at = now  # the tracking link's TTL counts from here
+            update_fields.add("ended_at")
         for field, value in (changes or {}).items():
             setattr(locked, field, value)
             update_fields.add(field)
@@ -124,7 +141,8 @@ def job_transition(
             from_status=from_status,
             to_status=to,
             actor=actor,
-            actor_role=_ROLE_TO_ACTOR.get(actor.role, ActorRole.SYSTEM) if actor else "system",
+            actor_role=actor_role or _actor_role(actor),
+            kind=kind,
             courier_id=courier.pk if courier else (locked.courier_id or previous_courier_id),
             point=point,
             reason=reason,
@@ -146,6 +164,10 @@ def _sync_courier_hold(
         courier_job_release(courier_pk=courier_id, job_pk=job_pk)
 
 
+def _actor_role(actor: User | None) -> ActorRole:
+    return _ROLE_TO_ACTOR.get(actor.role, ActorRole.SYSTEM) if actor else ActorRole.SYSTEM
+
+
 def job_update_payload(job: Job, event: JobEvent) -> dict[str, Any]:
     """The ``job_update`` socket message: small, and the same for every audience."""
     return {
@@ -158,15 +180,67 @@ def job_update_payload(job: Job, event: JobEvent) -> dict[str, Any]:
     }
 
 
-def _queue_side_effects(job: Job, event: JobEvent, *, previous_courier_id: int | None) -> None:
-    from jobs.webhooks import webhook_enqueue  # webhooks import this module's payloads
+def job_record_event(
+    *,
+    job: Job,
+    kind: EventKind,
+    actor: User | None,
+    actor_role: ActorRole | None = None,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+    courier_payload: Mapping[str, Any] | None = None,
+) -> JobEvent:
+    """Record something said about a job that does not change its status.
 
-    groups = {job_group(job.pk), shop_group(job.shop_id)}
-    for courier_id in {job.courier_id, previous_courier_id} - {None}:
-        groups.add(courier_group(courier_id))
-    broadcast_on_commit(sorted(groups), job_update_payload(job, event))
+    The caller holds the job's row lock (``select_for_update``) and has saved its own
+    changes. Writes the next ``JobEvent`` (from = to = the current status) and queues the
+    same side effects as a move: the shop's webhook and socket, the recipient's page.
+    ``courier_payload``, when given, also goes to the job's courier.
+    """
+    job.last_event_seq += 1
+    Job.objects.filter(pk=job.pk).update(last_event_seq=job.last_event_seq)
+    event = JobEvent.objects.create(
+        job=job,
+        seq=job.last_event_seq,
+        from_status=job.status,
+        to_status=job.status,
+        actor=actor,
+        actor_role=actor_role or _actor_role(actor),
+        kind=kind,
+        courier_id=job.courier_id,
+        reason=reason,
+        data=dict(data or {}),
+    )
+    _queue_side_effects(job, event, previous_courier_id=None)
+    if courier_payload is not None and job.courier_id is not None:
+        frame = {
+            **courier_payload,
+            "job_id": str(job.pk),
+            "seq": event.seq,
+            "at": event.created_at.isoformat(),
+        }
+        send_on_commit([(courier_group(job.courier_id), frame)])
+    return event
+
+
+def _queue_side_effects(job: Job, event: JobEvent, *, previous_courier_id: int | None) -> None:
+    from jobs.tracking.publish import tracking_publish_on_commit
+    from jobs.webhooks import event_envelope, webhook_enqueue  # they import this module
+
+    messages: list[tuple[str, dict[str, Any]]] = []
+    if event.kind == EventKind.STATUS or event.from_status != event.to_status:
+        update = job_update_payload(job, event)
+        groups = {job_group(job.pk)}
+        for courier_id in {job.courier_id, previous_courier_id} - {None}:
+            groups.add(courier_group(courier_id))
+        messages += [(group, update) for group in sorted(groups)]
+    messages.append(
+        (shop_group(job.shop_id), event_envelope(event=event, job=job, envelope_id=event.pk))
+    )
+    send_on_commit(messages)
+    tracking_publish_on_commit(job=job, event=event)
     webhook_enqueue(event=event, job=job)
-    if job.status == S.PENDING:
+    if job.status == S.PENDING and event.from_status != S.PENDING:
         job_pk = str(job.pk)
         transaction.on_commit(
             lambda: async_task("jobs.dispatch.dispatch_job_task", job_pk, group="dispatch")
@@ -186,7 +260,7 @@ def job_record_creation(*, job: Job, actor: User | None) -> JobEvent:
         from_status="",
         to_status=job.status,
         actor=actor,
-        actor_role=_ROLE_TO_ACTOR.get(actor.role, ActorRole.SYSTEM) if actor else "system",
+        actor_role=_actor_role(actor),
     )
     _queue_side_effects(job, event, previous_courier_id=None)
     return event

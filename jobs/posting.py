@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -14,7 +15,15 @@ from rest_framework import status
 
 from jobs.dispatch import WithdrawReason, offers_withdraw
 from jobs.lifecycle import job_record_creation, job_transition
-from jobs.models import DeliveryOption, Job, JobStatus, Offer, PricedTrip, Quote
+from jobs.models import (
+    DeliveryOption,
+    Job,
+    JobStatus,
+    Offer,
+    PricedTrip,
+    Quote,
+    new_tracking_salt,
+)
 from jobs.quotes import (
     OutsideServiceArea,
     Stop,
@@ -23,6 +32,7 @@ from jobs.quotes import (
     window_check,
     zone_for_point,
 )
+from jobs.tracking.tokens import tracking_hash_for
 from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition, NotFoundError
 from marketplace.models import Shop, User
 
@@ -228,7 +238,11 @@ def _job_create(
         )
     status_, release_at = _initial_status(priced["pickup_after"], now)
     recipient = extras.recipient
+    job_pk, salt = uuid.uuid4(), new_tracking_salt()
     job = Job(
+        id=job_pk,
+        tracking_salt=salt,
+        tracking_token_hash=tracking_hash_for(job_pk=job_pk, salt=salt),
         shop=shop,
         quote=quote,
         status=status_,

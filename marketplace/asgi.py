@@ -15,6 +15,7 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from couriers.consumers import CourierConsumer  # noqa: E402
+from jobs.tracking.consumers import ShopConsumer, TrackingConsumer  # noqa: E402
 from marketplace.asgi_limits import BodySizeLimit  # noqa: E402
 from marketplace.log_filters import install_redaction  # noqa: E402
 from marketplace.realtime.auth import TokenAuthMiddleware  # noqa: E402
@@ -23,6 +24,8 @@ install_redaction()
 
 websocket_urlpatterns = [
     path("ws/courier/", CourierConsumer.as_asgi()),
+    path("ws/shop/", ShopConsumer.as_asgi()),
+    path("ws/track/<str:token>/", TrackingConsumer.as_asgi()),
 ]
 
 application = ProtocolTypeRouter(

@@ -352,6 +352,8 @@ SPECTACULAR_SETTINGS = {
         "CapacityEnum": "couriers.models.Capacity",
         "WebhookStatusEnum": "jobs.models.WebhookStatus",
         "JobStatusEnum": "jobs.models.JobStatus",
+        "DeliveryOptionEnum": "jobs.models.DeliveryOption",
+        "RecipientDeliveryOptionEnum": "jobs.tracking.rules.RECIPIENT_DELIVERY_OPTIONS",
     },
 }
 
@@ -422,6 +424,29 @@ MATCH_WEIGHT_ACCEPTANCE = env_float("MATCH_WEIGHT_ACCEPTANCE", 3.0)
 ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
 ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
 ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900)
+# --- Tracking links ------------------------------------------------------------------
+
+# Where recipients open their links; tracking_url is built from it, never from the
+# request's Host header. Required when DEBUG is off.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+if not PUBLIC_BASE_URL:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PUBLIC_BASE_URL is not set. Set it to the address recipients open tracking "
+            "links on, e.g. https://couriers.example.com"
+        )
+    PUBLIC_BASE_URL = f"http://{env_str('HOST', '127.0.0.1')}:{env_str('PORT', '8000')}"
+if not PUBLIC_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with https://")
+# A link stops working this long after its job is delivered, returned or cancelled.
+TRACKING_LINK_TTL_HOURS = env_float("TRACKING_LINK_TTL_HOURS", 24.0)
+# Requests (page, JSON, actions, socket connects) per link and per client address.
+TRACKING_RATE_PER_TOKEN = env_str("TRACKING_RATE_PER_TOKEN", "60/min")
+TRACKING_RATE_PER_ADDRESS = env_str("TRACKING_RATE_PER_ADDRESS", "120/min")
+# A courier fix older than this is not shown to the recipient and makes the ETA "low".
+TRACKING_LOCATION_FRESH_SECONDS = env_int("TRACKING_LOCATION_FRESH_SECONDS", 60)
+# How far from the original drop-off a recipient may redirect the delivery.
+RECIPIENT_MAX_REDIRECT_M = env_int("RECIPIENT_MAX_REDIRECT_M", 1000)
 
 # --- Admin maps --------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ import os
 os.environ["DEBUG"] = "false"  # even when a developer's .env says otherwise
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("PUBLIC_BASE_URL", "http://testserver")
 # Tests get their own Redis databases so a flush never touches a running dev instance.
 # TEST_ISOLATION_SLOT (1-7) lets several suites run side by side on one machine: each slot
 # gets its own test database, Redis databases, channel prefix and worker cluster name.

@@ -1,4 +1,4 @@
-"""URL routes: the versioned REST API, its schema and docs, admin and health."""
+"""URL routes: the versioned REST API, its schema and docs, admin, health, tracking pages."""
 
 from django.contrib import admin
 from django.http import JsonResponse
@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from couriers import api as courier_api
+from jobs.tracking.pages import tracking_page
 from marketplace.admin_login import throttled_admin_login
 from marketplace.api import views as core_api
 from marketplace.api.docs import RedocDocsView, SwaggerDocsView
@@ -40,6 +41,7 @@ urlpatterns = [
     path("admin/login/", throttled_admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("t/<str:token>", tracking_page, name="tracking-page"),
 ]
 
 

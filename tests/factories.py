@@ -1,5 +1,6 @@
 """factory_boy factories for the models the tests need."""
 
+import uuid
 from datetime import timedelta
 
 import factory
@@ -8,7 +9,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from couriers.models import DEFAULT_CAPACITY, Courier, Vehicle
-from jobs.models import Job, JobStatus, Offer, ServiceZone
+from jobs.models import Job, JobStatus, Offer, ServiceZone, new_tracking_salt
+from jobs.tracking.tokens import tracking_hash_for
 from marketplace.models import Shop, User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -71,6 +73,11 @@ class JobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Job
 
+    id = factory.LazyFunction(uuid.uuid4)
+    tracking_salt = factory.LazyFunction(new_tracking_salt)
+    tracking_token_hash = factory.LazyAttribute(
+        lambda job: tracking_hash_for(job_pk=job.id, salt=job.tracking_salt)
+    )
     shop = factory.SubFactory(ShopFactory)
     zone = factory.SubFactory(ServiceZoneFactory)
     status = JobStatus.PENDING

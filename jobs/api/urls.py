@@ -7,6 +7,7 @@ from jobs.api import offers as offers_api
 from jobs.api import proof as proof_api
 from jobs.api import shop as shop_api
 from jobs.api import webhooks as webhook_api
+from jobs.tracking import api as tracking_api
 
 urlpatterns: list = [
     # Shop side: quotes, posting, reading, cancelling.
@@ -78,5 +79,38 @@ urlpatterns += [
         "courier/offers/<uuid:offer_id>/decline/",
         offers_api.CourierOfferDeclineApi.as_view(),
         name="courier-offer-decline",
+    ),
+]
+
+# The recipient's tracking link (anonymous: the token is the credential) and its rotation.
+_track = "track/<str:token>/"
+urlpatterns += [
+    path(_track, tracking_api.TrackingApi.as_view(), name="tracking"),
+    path(
+        _track + "instructions/",
+        tracking_api.TrackingInstructionsApi.as_view(),
+        name="tracking-instructions",
+    ),
+    path(
+        _track + "delivery-option/",
+        tracking_api.TrackingDeliveryOptionApi.as_view(),
+        name="tracking-delivery-option",
+    ),
+    path(
+        _track + "reschedule/",
+        tracking_api.TrackingRescheduleApi.as_view(),
+        name="tracking-reschedule",
+    ),
+    path(_track + "rating/", tracking_api.TrackingRatingApi.as_view(), name="tracking-rating"),
+    path(_track + "problem/", tracking_api.TrackingProblemApi.as_view(), name="tracking-problem"),
+    path(
+        _track + "photos/<uuid:photo_pk>/",
+        tracking_api.TrackingPhotoApi.as_view(),
+        name="tracking-photo",
+    ),
+    path(
+        "jobs/<uuid:pk>/tracking/rotate/",
+        tracking_api.JobTrackingRotateApi.as_view(),
+        name="job-tracking-rotate",
     ),
 ]

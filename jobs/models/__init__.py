@@ -1,4 +1,4 @@
-"""Jobs and everything around them: zones, quotes, events, offers, proof and webhooks.
+"""Jobs and everything around them: zones, quotes, events, offers, proof, tracking, webhooks.
 
 ``Job.status`` is changed only by ``jobs.lifecycle.job_transition``. The models live in
 submodules by topic; import them from here.
@@ -10,6 +10,7 @@ from jobs.models.jobs import (
     ActorRole,
     DeliveryOption,
     DispatchMode,
+    EventKind,
     Job,
     JobEvent,
     JobStatus,
@@ -18,6 +19,7 @@ from jobs.models.jobs import (
     ServiceZone,
     default_size_factors,
     default_vehicle_factors,
+    new_tracking_salt,
     new_tracking_token,
 )
 from jobs.models.offers import (
@@ -28,6 +30,11 @@ from jobs.models.proof import (
     JobPhoto,
     PhotoKind,
     ProofOfDelivery,
+)
+from jobs.models.tracking import (
+    JobRating,
+    ProblemReason,
+    RecipientProblem,
 )
 from jobs.models.webhooks import (
     WebhookAttempt,
@@ -41,21 +48,26 @@ __all__ = [
     "ActorRole",
     "DeliveryOption",
     "DispatchMode",
+    "EventKind",
     "Job",
     "JobEvent",
     "JobPhoto",
+    "JobRating",
     "JobStatus",
     "Offer",
     "OfferStatus",
     "PhotoKind",
     "PricedTrip",
+    "ProblemReason",
     "ProofOfDelivery",
     "Quote",
+    "RecipientProblem",
     "ServiceZone",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookStatus",
     "default_size_factors",
     "default_vehicle_factors",
+    "new_tracking_salt",
     "new_tracking_token",
 ]

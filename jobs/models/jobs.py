@@ -181,6 +181,12 @@ class Quote(PricedTrip):
 
 
 def new_tracking_token() -> str:
+    """Migration 0001's default for the plaintext token column that 0004 replaced."""
+    return secrets.token_urlsafe(24)
+
+
+def new_tracking_salt() -> str:
+    """The random half of a tracking token (192 bits); see jobs.tracking.tokens."""
     return secrets.token_urlsafe(24)
 
 
@@ -221,8 +227,15 @@ class Job(PricedTrip):
     alternate_point = models.PointField(geography=True, srid=4326, null=True, blank=True)
     alternate_note = models.CharField(max_length=500, blank=True, default="")
 
-    # Public, unguessable handle for the recipient's tracking link.
-    tracking_token = models.CharField(max_length=64, unique=True, default=new_tracking_token)
+    # The recipient's tracking link. Only the SHA-256 of its token is stored; the token is
+    # an HMAC of the salt under SECRET_KEY (jobs.tracking.tokens), so a database leak
+    # reveals no live link. Rotating draws a new salt.
+    tracking_salt = models.CharField(max_length=64, default=new_tracking_salt)
+    tracking_token_hash = models.CharField(max_length=64, unique=True)
+    # What the recipient told us on the tracking page.
+    recipient_instructions = models.CharField(max_length=500, blank=True, default="")
+    # The recipient's delivery window start (deliver_before is its end), when rescheduled.
+    deliver_after = models.DateTimeField(null=True, blank=True)
     # Idempotent posting: the shop's key and a hash of the request body it came with.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
@@ -246,6 +259,9 @@ class Job(PricedTrip):
     picked_up_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # When the job reached delivered, returned or cancelled; its tracking link dies
+    # TRACKING_LINK_TTL_HOURS later.
+    ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -291,6 +307,19 @@ class ActorRole(models.TextChoices):
     COURIER = "courier", "Courier"
     STAFF = "staff", "Staff"
     SYSTEM = "system", "System"
+    RECIPIENT = "recipient", "Recipient"
+
+
+class EventKind(models.TextChoices):
+    """What a JobEvent records: a status change, or something said about the job."""
+
+    STATUS = "status", "Status change"
+    INSTRUCTIONS = "instructions_updated", "Recipient instructions updated"
+    DELIVERY_OPTION = "delivery_option_changed", "Delivery option changed"
+    RESCHEDULED = "rescheduled", "Rescheduled"
+    RATED = "rated", "Rated"
+    PROBLEM = "problem_reported", "Problem reported"
+    TRACKING_ROTATED = "tracking_link_rotated", "Tracking link rotated"
 
 
 class JobEvent(models.Model):
@@ -304,6 +333,7 @@ class JobEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     actor_role = models.CharField(max_length=16, choices=ActorRole.choices)
+    kind = models.CharField(max_length=32, choices=EventKind.choices, default=EventKind.STATUS)
     courier = models.ForeignKey(
         Courier, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -14,6 +14,7 @@ from jobs.webhooks.config import (
 )
 from jobs.webhooks.delivery import (
     SIGNATURE_HEADER,
+    event_envelope,
     webhook_backoff,
     webhook_deliver,
     webhook_enqueue,
@@ -27,6 +28,7 @@ from jobs.webhooks.tasks import webhook_deliver_task, webhook_sweep_task
 __all__ = [
     "SECRET_PREFIX",
     "SIGNATURE_HEADER",
+    "event_envelope",
     "shop_webhook_disable",
     "shop_webhook_set",
     "webhook_backoff",

@@ -33,7 +33,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from jobs.models import Job, JobEvent, WebhookAttempt, WebhookDelivery, WebhookStatus
+from jobs.models import EventKind, Job, JobEvent, WebhookAttempt, WebhookDelivery, WebhookStatus
 from jobs.webhooks.config import WebhookTarget, new_secret, webhook_target
 from marketplace.models import Shop
 
@@ -54,22 +54,37 @@ ERROR_MAX_CHARS = 500
 # --- Outbox ------------------------------------------------------------------------------
 
 
-def webhook_payload(*, event: JobEvent, job: Job, delivery_id: str) -> dict[str, Any]:
-    """What the shop receives for one job event."""
+def event_envelope(*, event: JobEvent, job: Job, envelope_id: str | int) -> dict[str, Any]:
+    """One job event as shops receive it, by webhook (``id`` = the delivery) and on the
+    shop socket (``id`` = the event, which ``resume`` takes).
+
+    ``type`` is ``job.<status>`` for a status change and ``job.<kind>`` for anything else
+    (``job.instructions_updated``, ``job.rescheduled``...); ``details`` carry its facts.
+    """
+    is_status_change = event.kind == EventKind.STATUS
     return {
-        "id": delivery_id,
-        "type": f"job.{event.to_status}",
+        "id": envelope_id,
+        "type": f"job.{event.to_status if is_status_change else event.kind}",
         "created_at": event.created_at.isoformat(),
         "data": {
             "job_id": str(job.pk),
             "external_ref": job.external_ref,
             "seq": event.seq,
+            "event_id": event.pk,
+            "kind": event.kind,
+            "actor": event.actor_role,
             "from_status": event.from_status or None,
             "status": event.to_status,
             "courier_id": event.courier_id,
             "reason": event.reason,
+            "details": event.data,
         },
     }
+
+
+def webhook_payload(*, event: JobEvent, job: Job, delivery_id: str) -> dict[str, Any]:
+    """What the shop's webhook receives for one job event."""
+    return event_envelope(event=event, job=job, envelope_id=delivery_id)
 
 
 def _queue_delivery(delivery_pk: UUID | str) -> None:

@@ -14,3 +14,8 @@ def shop_group(shop_pk: int) -> str:
 def job_group(job_pk: object) -> str:
     """Live updates for one job's trackers."""
     return f"job.{job_pk}"
+
+
+def track_group(job_pk: object) -> str:
+    """The recipient's tracking sockets for one job: only frames a recipient may see."""
+    return f"track.{job_pk}"

@@ -291,10 +291,14 @@ def test_a_delivery_is_a_signed_post_of_the_stored_body(
             "job_id": str(job.pk),
             "external_ref": "",
             "seq": 1,
+            "event_id": delivery.event.pk,
+            "kind": "status",
+            "actor": "shop",
             "from_status": "pending",
             "status": "cancelled",
             "courier_id": None,
             "reason": "changed my mind",
+            "details": {},
         },
     }
     delivery.refresh_from_db()

@@ -19,12 +19,13 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "couriers.example.com",
     "DATABASE_URL": "postgis://marketplace:marketplace@127.0.0.1:5432/marketplace",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "PUBLIC_BASE_URL": "https://couriers.example.com",
 }
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # marketplace.test_settings put test-only values into this process's environment.
-    test_only = {"SECURE_SSL_REDIRECT", "REDIS_KEY_PREFIX"}
+    test_only = {"SECURE_SSL_REDIRECT", "REDIS_KEY_PREFIX", "PUBLIC_BASE_URL"}
     clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in test_only}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -148,3 +149,10 @@ def test_every_test_slot_gets_its_own_cache_and_queue_databases() -> None:
         cache_url, queue_url = settings_values(["REDIS_URL", "Q_REDIS_URL"], env)
         used += [int(cache_url.rsplit("/", 1)[1]), int(queue_url.rsplit("/", 1)[1])]
     assert sorted(used) == list(range(16))
+
+
+def test_missing_public_base_url_outside_debug_names_the_fix() -> None:
+    result = manage("check", env={**PRODUCTION, "PUBLIC_BASE_URL": ""})
+
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL is not set" in result.stderr

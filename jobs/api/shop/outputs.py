@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from couriers.models import Vehicle
 from jobs.models import Job, JobStatus
+from jobs.tracking.tokens import job_tracking_token, job_tracking_url
 from marketplace.api.fields import LatLngField
 from marketplace.api.pagination import PageNumberPagination
 
@@ -122,7 +123,7 @@ class JobOutputSerializer(TripOutputSerializer):
     recipient = RecipientOutputSerializer(source="*")
     courier_id = serializers.IntegerField(allow_null=True)
     release_at = serializers.DateTimeField(allow_null=True)
-    tracking_token = serializers.CharField()
+    tracking_token = serializers.SerializerMethodField()
     tracking_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -131,9 +132,13 @@ class JobOutputSerializer(TripOutputSerializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
 
-    def get_tracking_url(self, job: Job) -> str:
-        """Absolute URL of the recipient's tracking page."""
-        return self.context["request"].build_absolute_uri(f"/t/{job.tracking_token}")
+    def get_tracking_token(self, job: Job) -> str | None:
+        """The recipient's link token (null only after a SECRET_KEY change: rotate it)."""
+        return job_tracking_token(job)
+
+    def get_tracking_url(self, job: Job) -> str | None:
+        """The recipient's tracking page, on PUBLIC_BASE_URL."""
+        return job_tracking_url(job)
 
 
 class JobSecretsOutputSerializer(JobOutputSerializer):
