@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import GistIndex
+from django.core.validators import MaxValueValidator
 
 from couriers.models import Capacity, Courier, Vehicle
 from jobs.pricing import smallest_vehicle_for
@@ -61,6 +62,11 @@ def default_vehicle_factors() -> dict[str, str]:
     return {"bike": "1.00", "scooter": "1.00", "car": "1.20", "van": "1.50"}
 
 
+# The most staff may type for one zone fee, in minor units (10 000.00 in a two-decimal
+# currency): a slip of the keyboard stays a form error, not a price.
+ZONE_FEE_MAX_MINOR = 1_000_000
+
+
 class ServiceZone(models.Model):
     """An area we serve, with its prices. The first active zone containing a point wins."""
 
@@ -68,9 +74,15 @@ class ServiceZone(models.Model):
     area = models.MultiPolygonField(srid=4326)
     is_active = models.BooleanField(default=True)
     currency = models.CharField(max_length=3, default="eur", help_text="ISO 4217, lower case.")
-    base_fee_minor = models.PositiveIntegerField(default=300)
-    per_km_minor = models.PositiveIntegerField(default=120)
-    minimum_fee_minor = models.PositiveIntegerField(default=500)
+    base_fee_minor = models.PositiveBigIntegerField(
+        default=300, validators=[MaxValueValidator(ZONE_FEE_MAX_MINOR)]
+    )
+    per_km_minor = models.PositiveBigIntegerField(
+        default=120, validators=[MaxValueValidator(ZONE_FEE_MAX_MINOR)]
+    )
+    minimum_fee_minor = models.PositiveBigIntegerField(
+        default=500, validators=[MaxValueValidator(ZONE_FEE_MAX_MINOR)]
+    )
     # Multipliers as decimal strings, keyed by package size and by vehicle.
     size_factors = models.JSONField(default=default_size_factors)
     vehicle_factors = models.JSONField(default=default_vehicle_factors)
@@ -80,8 +92,10 @@ class ServiceZone(models.Model):
     platform_fee_percent = models.DecimalField(
         max_digits=5, decimal_places=2, default=Decimal("20.00")
     )
-    cancellation_fee_minor = models.PositiveIntegerField(
-        default=500, help_text="Charged when the shop cancels after the courier reached pickup."
+    cancellation_fee_minor = models.PositiveBigIntegerField(
+        default=500,
+        validators=[MaxValueValidator(ZONE_FEE_MAX_MINOR)],
+        help_text="Charged when the shop cancels after the courier reached pickup.",
     )
     return_fee_percent = models.DecimalField(
         max_digits=5,
@@ -135,7 +149,7 @@ class PricedTrip(models.Model):
 
     package_size = models.CharField(max_length=16, choices=Capacity.choices)
     package_weight_g = models.PositiveIntegerField()
-    package_value_minor = models.PositiveIntegerField(default=0)
+    package_value_minor = models.PositiveBigIntegerField(default=0)
     package_description = models.CharField(max_length=255, blank=True, default="")
     pickup_after = models.DateTimeField(null=True, blank=True)
     deliver_before = models.DateTimeField(null=True, blank=True)
@@ -143,13 +157,13 @@ class PricedTrip(models.Model):
     zone = models.ForeignKey(ServiceZone, on_delete=models.PROTECT, related_name="+")
     currency = models.CharField(max_length=3)
     distance_m = models.PositiveIntegerField(help_text="Geodesic pickup → dropoff distance.")
-    base_minor = models.PositiveIntegerField()
-    distance_fee_minor = models.PositiveIntegerField()
-    size_fee_minor = models.PositiveIntegerField()
-    surge_fee_minor = models.PositiveIntegerField()
-    total_minor = models.PositiveIntegerField(help_text="What the shop pays, before tip.")
-    courier_payout_minor = models.PositiveIntegerField()
-    platform_fee_minor = models.PositiveIntegerField()
+    base_minor = models.PositiveBigIntegerField()
+    distance_fee_minor = models.PositiveBigIntegerField()
+    size_fee_minor = models.PositiveBigIntegerField()
+    surge_fee_minor = models.PositiveBigIntegerField()
+    total_minor = models.PositiveBigIntegerField(help_text="What the shop pays, before tip.")
+    courier_payout_minor = models.PositiveBigIntegerField()
+    platform_fee_minor = models.PositiveBigIntegerField()
     surge_multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1"))
 
     class Meta:
@@ -207,8 +221,8 @@ class Job(PricedTrip):
         Courier, on_delete=models.PROTECT, null=True, blank=True, related_name="jobs"
     )
     external_ref = models.CharField(max_length=100, blank=True, default="")
-    tip_minor = models.PositiveIntegerField(default=0)
-    cancellation_fee_charged_minor = models.PositiveIntegerField(default=0)
+    tip_minor = models.PositiveBigIntegerField(default=0)
+    cancellation_fee_charged_minor = models.PositiveBigIntegerField(default=0)
 
     # What the recipient chose.
     delivery_option = models.CharField(
