@@ -118,8 +118,11 @@ def job_transition(
             locked.courier = None  # dropped or rescheduled before pickup: courier released
             update_fields.add("courier")
         if to == S.PENDING:
+            # A new dispatch attempt: the radius starts small again and earlier
+            # candidates may be offered the job again.
             locked.dispatch_round = 0
-            update_fields.add("dispatch_round")
+            locked.dispatch_attempt += 1
+            update_fields.update({"dispatch_round", "dispatch_attempt"})
         if to in _STAMPS:
             setattr(locked, _STAMPS[to], now)
             update_fields.add(_STAMPS[to])

@@ -14,8 +14,9 @@ A courier holds at most one open offer at a time: a pass skips couriers with an 
 offer for another job, and two passes never offer the same courier at once (each takes a
 transaction-level advisory lock per courier with ``pg_try_advisory_xact_lock`` and skips
 couriers another pass holds, so passes never wait on each other and cannot deadlock).
-A courier is offered a job at most once (the (job, courier) constraint), also across a
-re-post.
+A courier is offered a job at most once per dispatch attempt (the (job, courier, attempt)
+constraint). Each time the job re-enters pending (a repost, a courier's drop) a new
+attempt starts, in which couriers offered it before may be offered it again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from couriers.selectors import RankedCourier, couriers_ranked_for_pickup
 from jobs.dispatch.offers import DISPATCH_TASK, offers_expire, offers_withdraw
 from jobs.dispatch.payloads import WithdrawReason, offer_frame, send_to_couriers_on_commit
 from jobs.lifecycle import job_transition
-from jobs.models import DispatchMode, Job, JobEvent, JobStatus, Offer, OfferStatus
+from jobs.models import DispatchMode, Job, JobStatus, Offer, OfferStatus
 
 logger = logging.getLogger(__name__)
 
@@ -93,22 +94,40 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
         if job.status != JobStatus.PENDING:
             offers_withdraw(offers, reason=WithdrawReason.JOB_UNAVAILABLE)
             return DispatchResult(Outcome.NOT_PENDING, job.dispatch_round)
-        # Every offer of the job, read once: (courier, status, round, created, deadline).
+        # Every offer of the job, read once: (courier, status, round, attempt, deadline,
+        # answered at).
         history = list(
-            offers.values_list("courier_id", "status", "dispatch_round", "created_at", "expires_at")
+            offers.values_list(
+                "courier_id",
+                "status",
+                "dispatch_round",
+                "dispatch_attempt",
+                "expires_at",
+                "responded_at",
+            )
         )
         expired: list[UUID] = []
-        if any(status == OfferStatus.PENDING and due <= now for _, status, _, _, due in history):
+        if any(status == OfferStatus.PENDING and due <= now for _, status, _, _, due, _ in history):
             expired = offers_expire(offers, now=now)
-        if any(status == OfferStatus.PENDING and due > now for _, status, _, _, due in history):
+        if any(status == OfferStatus.PENDING and due > now for _, status, _, _, due, _ in history):
             return DispatchResult(Outcome.WAITING, job.dispatch_round, expired=expired)
-        if any(status == OfferStatus.ACCEPTED for _, status, _, _, _ in history):
+        if any(status == OfferStatus.ACCEPTED for _, status, *_ in history):
             # A courier who dropped the job kept an accepted offer; it no longer stands.
             offers.filter(status=OfferStatus.ACCEPTED).update(status=OfferStatus.WITHDRAWN)
 
         mode = dispatch_mode_for(job)
         first_round = job.dispatch_round
-        made, saw_engaged = _offer_next(job, mode=mode, now=now, history=history)
+        this_attempt = [row for row in history if row[3] == job.dispatch_attempt]
+        # Whoever accepted the job before (and dropped it) is not offered it again.
+        dropped_by = {
+            courier_pk
+            for courier_pk, status, _, _, _, answered_at in history
+            if status == OfferStatus.ACCEPTED
+            or (status == OfferStatus.WITHDRAWN and answered_at is not None)
+        }
+        made, saw_engaged = _offer_next(
+            job, mode=mode, now=now, history=this_attempt, excluded=dropped_by
+        )
         if made:
             job.dispatch_mode = mode
             job.save(update_fields=["dispatch_round", "dispatch_mode", "updated_at"])
@@ -125,40 +144,26 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
             to=JobStatus.UNASSIGNED,
             actor=None,
             reason="No courier accepted the job.",
-            data={"rounds": rounds, "offers": len(history)},
+            data={"rounds": rounds, "offers": len(this_attempt)},
             changes={"dispatch_round": job.dispatch_round, "dispatch_mode": mode},
         )
         return DispatchResult(Outcome.UNASSIGNED, job.dispatch_round, expired=expired)
 
 
-def _cycle_started_at(job: Job) -> datetime | None:
-    """When the job last became pending: offers before that belong to an earlier cycle."""
-    return (
-        JobEvent.objects.filter(job=job, to_status=JobStatus.PENDING)
-        .order_by("-seq")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-
-
 def _offer_next(
-    job: Job, *, mode: DispatchMode, now: datetime, history: list[tuple]
+    job: Job, *, mode: DispatchMode, now: datetime, history: list[tuple], excluded: set[int]
 ) -> tuple[list[Offer], bool]:
     """Create the next offers, advancing ``job.dispatch_round`` past exhausted rounds.
 
-    ``history`` is the job's offers as read at the start of the pass. Returns the new
-    offers and whether any courier in reach was skipped as engaged.
+    ``history`` is the offers of the job's current dispatch attempt, as read at the start
+    of the pass. Returns the new offers and whether any courier in reach was skipped as
+    engaged. ``excluded`` couriers are never chosen.
     """
     radii = settings.DISPATCH_RADII_M
     is_sequential = mode == DispatchMode.SEQUENTIAL
     per_round = settings.DISPATCH_CANDIDATES if is_sequential else settings.DISPATCH_BROADCAST_SIZE
-    offered = {courier_pk for courier_pk, *_ in history}
-    cycle_start = _cycle_started_at(job) if history else None
-    made_in_round = Counter(
-        dispatch_round
-        for _, _, dispatch_round, created_at, _ in history
-        if cycle_start is None or created_at >= cycle_start
-    )
+    offered = {courier_pk for courier_pk, *_ in history} | excluded
+    made_in_round = Counter(dispatch_round for _, _, dispatch_round, *_ in history)
     saw_engaged = False
     while job.dispatch_round < len(radii):
         left = per_round - made_in_round.get(job.dispatch_round, 0)
@@ -178,6 +183,7 @@ def _offer_next(
                         job=job,
                         courier=ranked.courier,
                         dispatch_round=job.dispatch_round,
+                        dispatch_attempt=job.dispatch_attempt,
                         distance_m=round(ranked.distance_m),
                         score=ranked.score,
                         expires_at=expires_at,

@@ -258,6 +258,9 @@ class Job(PricedTrip):
     release_at = models.DateTimeField(null=True, blank=True)
     # Dispatch progress: the round (radius step) it is in.
     dispatch_round = models.PositiveSmallIntegerField(default=0)
+    # Each time the job (re)enters pending (posted, reposted, dropped, released) a new
+    # dispatch attempt starts: couriers offered it before may be offered it again.
+    dispatch_attempt = models.PositiveIntegerField(default=1)
     dispatch_mode = models.CharField(
         max_length=16, choices=DispatchMode.choices, blank=True, default=""
     )

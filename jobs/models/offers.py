@@ -30,6 +30,9 @@ class Offer(models.Model):
         max_length=16, choices=OfferStatus.choices, default=OfferStatus.PENDING
     )
     dispatch_round = models.PositiveSmallIntegerField(default=0)
+    dispatch_attempt = models.PositiveIntegerField(
+        default=1, help_text="The job's dispatch attempt this offer belongs to."
+    )
     distance_m = models.PositiveIntegerField(help_text="Courier to pickup when offered.")
     score = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -58,8 +61,10 @@ class Offer(models.Model):
                 condition=models.Q(status=OfferStatus.ACCEPTED),
                 name="offer_one_accepted_per_job",
             ),
+            # A courier sees a job at most once per dispatch attempt.
             models.UniqueConstraint(
-                fields=["job", "courier"], name="offer_once_per_courier_per_job"
+                fields=["job", "courier", "dispatch_attempt"],
+                name="offer_once_per_courier_per_attempt",
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=OfferStatus.values), name="offer_status_known"

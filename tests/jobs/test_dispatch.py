@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -443,8 +444,8 @@ def test_a_dropped_job_goes_to_someone_new() -> None:
     assert (job.status, job.courier_id) == ("assigned", next_one.pk)
 
 
-def test_a_reposted_job_starts_again_at_the_first_radius_with_new_couriers(settings) -> None:
-    settings.DISPATCH_RADII_M = [3000]
+def test_a_reposted_job_starts_again_at_the_first_radius_nearest_first(settings) -> None:
+    settings.DISPATCH_RADII_M = [3000, 6000]
     first = courier_at(1000)
     job = pending_job()
     dispatch_job(job_pk=job.pk)
@@ -455,8 +456,80 @@ def test_a_reposted_job_starts_again_at_the_first_radius_with_new_couriers(setti
     job_transition(job=job, to=JobStatus.PENDING, actor=None, reason="re-posted")
     result = dispatch_job(job_pk=job.pk)
 
-    assert [o.courier_id for o in result.offers] == [newcomer.pk]
+    assert [o.courier_id for o in result.offers] == [first.pk]
     assert result.dispatch_round == 0
+    offer_decline(offer_pk=result.offers[0].pk, courier=first)
+    assert [o.courier_id for o in dispatch_job(job_pk=job.pk).offers] == [newcomer.pk]
+
+
+def test_a_reposted_job_is_offered_again_to_a_courier_offered_before(settings) -> None:
+    settings.DISPATCH_RADII_M = [3000]
+    idle = courier_at(500)
+    job = pending_job()
+    dispatch_job(job_pk=job.pk)
+    make_overdue(job)  # the courier did not answer in time
+    assert dispatch_job(job_pk=job.pk).outcome == Outcome.UNASSIGNED
+
+    job_transition(job=job, to=JobStatus.PENDING, actor=None, reason="re-posted")
+    result = dispatch_job(job_pk=job.pk)
+
+    assert result.outcome == Outcome.OFFERED
+    assert [o.courier_id for o in result.offers] == [idle.pk]
+    job.refresh_from_db()
+    assert (job.status, job.dispatch_attempt) == ("pending", 2)
+    assert list(
+        Offer.objects.filter(job=job)
+        .order_by("dispatch_attempt")
+        .values_list("courier_id", "status", "dispatch_attempt")
+    ) == [(idle.pk, OS.EXPIRED, 1), (idle.pk, OS.PENDING, 2)]
+
+
+def test_within_one_attempt_a_courier_sees_the_job_once(settings) -> None:
+    settings.DISPATCH_RADII_M = [3000, 6000]
+    decliner = courier_at(500)
+    job = pending_job()
+    dispatch_job(job_pk=job.pk)
+    offer_decline(offer_pk=Offer.objects.get(courier=decliner).pk, courier=decliner)
+
+    # The radius widens and finds the same courier again: skipped in this attempt.
+    assert dispatch_job(job_pk=job.pk).outcome == Outcome.UNASSIGNED
+    assert offers_of(job) == [(decliner.pk, OS.DECLINED, 0)]
+
+
+def test_the_database_allows_one_offer_per_courier_per_attempt() -> None:
+    courier = courier_at(500)
+    job = pending_job()
+    deadline = timezone.now() + timedelta(seconds=30)
+    Offer.objects.create(
+        job=job, courier=courier, distance_m=500, expires_at=deadline, status=OS.DECLINED
+    )
+    Offer.objects.create(
+        job=job, courier=courier, distance_m=500, expires_at=deadline, dispatch_attempt=2
+    )
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Offer.objects.create(
+            job=job, courier=courier, distance_m=500, expires_at=deadline, dispatch_attempt=2
+        )
+    assert Offer.objects.filter(job=job).count() == 2
+
+
+def test_a_dropped_job_can_go_back_to_a_courier_who_declined_it_before() -> None:
+    decliner, dropper = courier_at(1000), courier_at(2000)
+    job = pending_job()
+    dispatch_job(job_pk=job.pk)
+    offer_decline(offer_pk=Offer.objects.get(courier=decliner).pk, courier=decliner)
+    dispatch_job(job_pk=job.pk)
+    offer_accept(offer_pk=Offer.objects.get(courier=dropper).pk, courier=dropper)
+    job_transition(job=job, to=JobStatus.PENDING, actor=dropper.user, reason="flat tyre")
+
+    result = dispatch_job(job_pk=job.pk)
+
+    # A new attempt: the decliner may be asked again; the dropper is not.
+    assert [o.courier_id for o in result.offers] == [decliner.pk]
+    assert result.offers[0].dispatch_attempt == 2
+    make_overdue(job)
+    assert dispatch_job(job_pk=job.pk).outcome == Outcome.UNASSIGNED
 
 
 def test_sweeper_redrives_overdue_offers_and_lost_tasks_but_not_fresh_jobs() -> None:
