@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -142,6 +144,31 @@ def _replay(shop: Shop, key: str, fingerprint: str) -> Job | None:
     return existing
 
 
+# Response fields that carry the live tracking token: never stored, filled in on replay.
+UNSTORED_RESPONSE_FIELDS = ("tracking_token", "tracking_url")
+
+
+# What a post answered: status code and body, rendered by the API.
+ResponseRenderer = Callable[[Job], tuple[int, dict[str, Any]]]
+
+
+def _store_first_response(job: Job, render_response: ResponseRenderer) -> None:
+    """Keep the answer to an idempotent post with its key, for replays (same transaction)."""
+    status_code, body = render_response(job)
+    job.idempotent_status = status_code
+    job.idempotent_body = {
+        name: value for name, value in body.items() if name not in UNSTORED_RESPONSE_FIELDS
+    }
+    job.save(update_fields=["idempotent_status", "idempotent_body"])
+
+
+def job_idempotent_response(job: Job) -> tuple[int, dict[str, Any]] | None:
+    """The stored first answer (status, body without the tracking fields), if any."""
+    if job.idempotent_status is None or job.idempotent_body is None:
+        return None
+    return job.idempotent_status, dict(job.idempotent_body)
+
+
 def _initial_status(
     pickup_after: datetime | None, now: datetime
 ) -> tuple[JobStatus, datetime | None]:
@@ -160,12 +187,16 @@ def job_post(
     extras: JobExtras,
     idempotency_key: str | None = None,
     request_fingerprint: str = "",
+    render_response: ResponseRenderer | None = None,
 ) -> tuple[Job, bool]:
     """Turn the shop's quote, or a trip priced on the spot, into a job; True if created.
 
     Give exactly one of ``quote_id`` and ``trip``. With an ``idempotency_key`` a second call
     with the same key and fingerprint returns the first job (False); a different
-    fingerprint raises ``IdempotencyConflict``. Same-key calls are serialised by a
+    fingerprint raises ``IdempotencyConflict``. ``render_response`` (the API's status code
+    and body for the new job) is called at the end of the same transaction and its answer
+    kept with the key, so a replay answers exactly that (``job_idempotent_response``), as
+    Stripe does. Same-key calls are serialised by a
     transaction-level advisory lock, and the unique constraint
     job_unique_idempotency_key_per_shop backs it up. A quote is row-locked while used.
 
@@ -187,6 +218,8 @@ def job_post(
             job.request_fingerprint = request_fingerprint if idempotency_key else ""
             job.save(force_insert=True)
             job_record_creation(job=job, actor=actor)
+            if idempotency_key is not None and render_response is not None:
+                _store_first_response(job, render_response)
             return job, True
     except IntegrityError:
         # Only reachable if the advisory lock was bypassed; the constraint still holds.

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import GistIndex
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator
 
 from couriers.models import Capacity, Courier, Vehicle
@@ -253,6 +254,10 @@ class Job(PricedTrip):
     # Idempotent posting: the shop's key and a hash of the request body it came with.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # The first answer to that post, replayed to a retry with the same key (the tracking
+    # token and URL are left out: they are derived when answering, never stored).
+    idempotent_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    idempotent_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
 
     # When a scheduled job is handed to dispatch.
     release_at = models.DateTimeField(null=True, blank=True)

@@ -190,7 +190,7 @@ def test_a_used_quote_is_409(shop_client, zone) -> None:
 # --- Idempotency ------------------------------------------------------------------------
 
 
-def test_same_key_and_body_returns_the_same_job_with_200(shop_client, zone) -> None:
+def test_same_key_and_body_replays_the_first_answer(shop_client, zone) -> None:
     body = {**trip_body(), "external_ref": "idem-1", "pin_required": True}
 
     first = post(shop_client, body, key="key-1")
@@ -198,11 +198,31 @@ def test_same_key_and_body_returns_the_same_job_with_200(shop_client, zone) -> N
     second = post(shop_client, dict(reversed(list(body.items()))), key="key-1")
 
     assert first.status_code == 201
-    assert second.status_code == 200
+    assert second.status_code == 201
     assert second["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
     assert second.json() == first.json()
     assert Job.objects.count() == 1
     assert JobEvent.objects.count() == 1
+
+
+def test_a_replay_after_a_cancel_still_answers_what_the_post_did(shop_client, zone) -> None:
+    body = {**trip_body(), "external_ref": "idem-cancel"}
+    first = post(shop_client, body, key="key-cancel")
+    job_id = first.json()["id"]
+    cancelled = shop_client.post(f"/api/v1/jobs/{job_id}/cancel/", {}, format="json")
+    assert cancelled.status_code == 200, cancelled.json()
+
+    replay = post(shop_client, body, key="key-cancel")
+
+    assert first.json()["status"] == "pending"
+    assert (replay.status_code, replay["Idempotent-Replayed"]) == (201, "true")
+    assert replay.json() == first.json()
+    assert replay.json()["status"] == "pending"
+    assert Job.objects.get(pk=job_id).status == "cancelled"
+    stored = Job.objects.get(pk=job_id).idempotent_body
+    assert "tracking_token" not in stored
+    assert "tracking_url" not in stored
 
 
 def test_same_key_with_another_body_is_409(shop_client, zone) -> None:
@@ -250,7 +270,7 @@ def test_concurrent_posts_with_one_key_make_one_job(shop_user) -> None:
 
     assert not [r for r in results if isinstance(r, Exception)], results
     statuses = sorted(code for code, _ in results)
-    assert statuses == [200, 200, 200, 200, 200, 201]
+    assert statuses == [201, 201, 201, 201, 201, 201]
     assert len({body["id"] for _, body in results}) == 1
     assert Job.objects.count() == 1
     assert JobEvent.objects.count() == 1

@@ -29,8 +29,17 @@ from jobs.api.trip import (
     TripInputSerializer,
     optional_text,
 )
-from jobs.models import DeliveryOption, JobStatus
-from jobs.posting import DeliveryOptions, JobExtras, Recipient, job_cancel, job_post, job_repost
+from jobs.models import DeliveryOption, Job, JobStatus
+from jobs.posting import (
+    UNSTORED_RESPONSE_FIELDS,
+    DeliveryOptions,
+    JobExtras,
+    Recipient,
+    job_cancel,
+    job_idempotent_response,
+    job_post,
+    job_repost,
+)
 from jobs.quotes import quote_create
 from jobs.selectors import job_events, job_get, job_list
 from marketplace.api.fields import (
@@ -197,8 +206,9 @@ class JobListCreateApi(APIView):
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 description=(
-                    "Repeat a post safely: the same key with the same body answers 200 with "
-                    "the job the first call created (201); with another body, 409 "
+                    "Repeat a post safely: the same key with the same body answers with the "
+                    "first call's status code (201) and body, as they were then, and the "
+                    "header Idempotent-Replayed: true; with another body, 409 "
                     "idempotency_conflict."
                 ),
             )
@@ -225,6 +235,11 @@ class JobListCreateApi(APIView):
             tip_minor=values["tip_minor"],
             external_ref=values["external_ref"],
         )
+
+        def render(job: Job) -> tuple[int, dict[str, Any]]:
+            body = JobSecretsOutputSerializer(job, context={"request": request}).data
+            return status.HTTP_201_CREATED, dict(body)
+
         job, created = job_post(
             shop=request.user.shop,
             actor=request.user,
@@ -233,11 +248,20 @@ class JobListCreateApi(APIView):
             extras=extras,
             idempotency_key=key,
             request_fingerprint=request_fingerprint(request.data) if key else "",
+            render_response=render,
         )
-        body = JobSecretsOutputSerializer(job, context={"request": request}).data
+        status_code, body = render(job)
         if created:
-            return Response(body, status=status.HTTP_201_CREATED)
-        return Response(body, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
+            return Response(body, status=status_code)
+        # A replay: the first answer, with today's tracking link (never stored).
+        replayed = {"Idempotent-Replayed": "true"}
+        first = job_idempotent_response(job)
+        if first is None:  # posted before first answers were kept
+            return Response(body, status=status.HTTP_200_OK, headers=replayed)
+        first_status, first_body = first
+        for name in UNSTORED_RESPONSE_FIELDS:
+            first_body[name] = body[name]
+        return Response(first_body, status=first_status, headers=replayed)
 
 
 class JobDetailApi(APIView):
