@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
+from django.db import connection
 from django.utils import timezone
 
 from couriers import hooks
@@ -75,6 +76,31 @@ def geography_literal(point: Point) -> str:
     return f"SRID=4326;POINT({point.x!r} {point.y!r})"
 
 
+_MATCHABLE_COUNT_SQL = f"""
+SELECT count(*) FROM couriers_courier
+WHERE {_MATCHABLE}
+  AND ST_DWithin(current_point, %(point)s::geography, %(radius_m)s)
+"""
+
+
+def _matchable_params(
+    *, point: Point, radius_m: float, package_size: str, exclude_pks: Collection[int] = ()
+) -> dict[str, object]:
+    """The parameters of ``_MATCHABLE``: the one definition of a matchable courier.
+
+    Matchable: available (online and idle), with a trusted position reported within
+    ``COURIER_STALE_AFTER_SECONDS``, and a vehicle that takes ``package_size``.
+    """
+    return {
+        "available": CourierStatus.AVAILABLE.value,
+        "fresh_after": timezone.now() - timedelta(seconds=settings.COURIER_STALE_AFTER_SECONDS),
+        "fits": capacities_that_fit(package_size),
+        "exclude": list(exclude_pks),
+        "point": geography_literal(point),
+        "radius_m": radius_m,
+    }
+
+
 def couriers_nearest_available(
     *,
     point: Point,
@@ -85,21 +111,24 @@ def couriers_nearest_available(
 ) -> list[Courier]:
     """Up to ``limit`` matchable couriers within ``radius_m`` of ``point``, nearest first.
 
-    Matchable: available (online and idle), with a trusted position reported within
-    ``COURIER_STALE_AFTER_SECONDS``, and a vehicle that takes ``package_size``. Each courier
-    carries ``distance_m`` (metres on the WGS 84 spheroid).
+    Matchable as ``_matchable_params`` says. Each courier carries ``distance_m`` (metres
+    on the WGS 84 spheroid).
     """
-    fresh_after = timezone.now() - timedelta(seconds=settings.COURIER_STALE_AFTER_SECONDS)
-    params = {
-        "available": CourierStatus.AVAILABLE.value,
-        "fresh_after": fresh_after,
-        "fits": capacities_that_fit(package_size),
-        "exclude": list(exclude_pks),
-        "point": geography_literal(point),
-        "limit": limit,
-        "radius_m": radius_m,
-    }
-    return list(Courier.objects.raw(_NEAREST_SQL, params))
+    params = _matchable_params(
+        point=point, radius_m=radius_m, package_size=package_size, exclude_pks=exclude_pks
+    )
+    return list(Courier.objects.raw(_NEAREST_SQL, {**params, "limit": limit}))
+
+
+def couriers_matchable_count(*, point: Point, radius_m: float, package_size: str) -> int:
+    """How many couriers dispatch could offer a ``package_size`` parcel within ``radius_m``.
+
+    The same rule as ``couriers_nearest_available`` (surge counts this supply).
+    """
+    params = _matchable_params(point=point, radius_m=radius_m, package_size=package_size)
+    with connection.cursor() as cursor:
+        cursor.execute(_MATCHABLE_COUNT_SQL, params)
+        return cursor.fetchone()[0]
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,12 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework import status
 
-from couriers.models import CourierStatus
-from couriers.selectors import couriers_nearest_available, geography_literal
-from jobs.models import JobStatus, Quote, ServiceZone
+from couriers.selectors import (
+    couriers_matchable_count,
+    couriers_nearest_available,
+    geography_literal,
+)
+from jobs.models import Job, JobStatus, Quote, ServiceZone
 from jobs.pricing import PriceBreakdown, price_trip, surge_multiplier
 from marketplace.api.errors import ApplicationError
 from marketplace.eta import get_router
@@ -119,6 +122,39 @@ def window_check(*, pickup_after: datetime | None, deliver_before: datetime | No
         raise InvalidWindow("Invalid input. The delivery window is not possible.", fields=errors)
 
 
+def deadline_check(
+    *, pickup_after: datetime | None, deliver_before: datetime | None, trip_seconds: int
+) -> None:
+    """Raise ``InvalidWindow`` when ``deliver_before`` comes before the trip could end.
+
+    The earliest delivery is the pickup (now, or ``pickup_after`` if later) plus the
+    trip's estimated duration from pickup to dropoff.
+    """
+    if deliver_before is None:
+        return
+    now = timezone.now()
+    start = max(now, pickup_after) if pickup_after is not None else now
+    earliest = start + timedelta(seconds=trip_seconds)
+    if deliver_before < earliest:
+        minutes = max(1, round(trip_seconds / 60))
+        raise InvalidWindow(
+            "Invalid input. The delivery window is not possible.",
+            fields={
+                "deliver_before": [
+                    f"Too early: the trip takes about {minutes} min, so the earliest "
+                    f"delivery is {earliest.replace(microsecond=0).isoformat()}."
+                ]
+            },
+        )
+
+
+def trip_duration_seconds(*, trip: TripSpec, priced: PricedSpec) -> int:
+    """Estimated seconds from pickup to dropoff for the vehicle the trip is priced for."""
+    return get_router().eta_seconds(
+        trip.pickup.point, trip.dropoff.point, vehicle=priced.price.vehicle
+    )
+
+
 def zone_for_point(point: Point) -> ServiceZone | None:
     """The first active zone (lowest id) whose area contains ``point`` or its border."""
     return ServiceZone.objects.filter(is_active=True, area__intersects=point).order_by("pk").first()
@@ -151,33 +187,17 @@ def geodesic_distance_m(a: Point, b: Point) -> int:
         return round(cursor.fetchone()[0])
 
 
-_DEMAND_SUPPLY_SQL = """
-SELECT
-  (SELECT count(*) FROM jobs_job
-    WHERE status = ANY(%(open)s)
-      AND ST_DWithin(pickup_point, %(point)s::geography, %(radius_m)s)),
-  (SELECT count(*) FROM couriers_courier
-    WHERE status = %(available)s AND is_position_trusted
-      AND position_recorded_at >= %(fresh_after)s
-      AND ST_DWithin(current_point, %(point)s::geography, %(radius_m)s))
-"""
+def demand_and_supply(*, point: Point, radius_m: float, package_size: str) -> tuple[int, int]:
+    """Open jobs (pending, unassigned) and couriers who could carry the parcel, near ``point``.
 
-
-def demand_and_supply(*, point: Point, radius_m: float) -> tuple[int, int]:
-    """Open jobs (pending, unassigned) and matchable couriers within ``radius_m``."""
-    fresh_after = timezone.now() - timedelta(seconds=settings.COURIER_STALE_AFTER_SECONDS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _DEMAND_SUPPLY_SQL,
-            {
-                "open": [JobStatus.PENDING.value, JobStatus.UNASSIGNED.value],
-                "point": geography_literal(point),
-                "radius_m": radius_m,
-                "available": CourierStatus.AVAILABLE.value,
-                "fresh_after": fresh_after,
-            },
-        )
-        open_jobs, couriers = cursor.fetchone()
+    Supply is counted by the matching selector's own rule (status, fresh trusted position,
+    a vehicle that takes ``package_size``), so surge sees the couriers dispatch would ask.
+    """
+    open_jobs = Job.objects.filter(
+        status__in=[JobStatus.PENDING, JobStatus.UNASSIGNED],
+        pickup_point__dwithin=(point, radius_m),
+    ).count()
+    couriers = couriers_matchable_count(point=point, radius_m=radius_m, package_size=package_size)
     return open_jobs, couriers
 
 
@@ -186,7 +206,7 @@ def trip_price(*, trip: TripSpec) -> PricedSpec:
     zone = zone_for_trip(pickup=trip.pickup.point, dropoff=trip.dropoff.point)
     distance_m = geodesic_distance_m(trip.pickup.point, trip.dropoff.point)
     open_jobs, couriers = demand_and_supply(
-        point=trip.pickup.point, radius_m=settings.SURGE_RADIUS_M
+        point=trip.pickup.point, radius_m=settings.SURGE_RADIUS_M, package_size=trip.package.size
     )
     surge = surge_multiplier(open_jobs=open_jobs, available_couriers=couriers, cap=zone.surge_cap)
     price = price_trip(
@@ -232,8 +252,9 @@ def quote_create(*, shop: Shop, trip: TripSpec) -> tuple[Quote, str]:
     pickup_eta, eta_source = pickup_eta_seconds(
         point=trip.pickup.point, package_size=trip.package.size
     )
-    trip_eta = get_router().eta_seconds(
-        trip.pickup.point, trip.dropoff.point, vehicle=priced.price.vehicle
+    trip_eta = trip_duration_seconds(trip=trip, priced=priced)
+    deadline_check(
+        pickup_after=trip.pickup_after, deliver_before=trip.deliver_before, trip_seconds=trip_eta
     )
     quote = Quote.objects.create(
         shop=shop,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from couriers.models import Courier, CourierStatus
+from couriers.models import Courier, CourierStatus, Vehicle
 from couriers.selectors import (
     _NEAREST_SQL,
     capacities_that_fit,
@@ -22,7 +22,7 @@ from couriers.selectors import (
     geography_literal,
 )
 from tests.couriers.conftest import online_courier
-from tests.factories import UserFactory
+from tests.factories import CourierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -248,3 +248,31 @@ def test_ranking_weighs_travel_rating_and_acceptance_by_the_settings(settings) -
         near_poor.pk,
         far_good.pk,
     ]
+
+
+def test_the_matchable_count_is_the_nearest_selectors_rule_counted(db) -> None:
+    from couriers.selectors import couriers_matchable_count, couriers_nearest_available
+
+    here = Point(13.4132, 52.5219, srid=4326)
+    now = timezone.now()
+    fresh = {
+        "status": CourierStatus.AVAILABLE,
+        "current_point": Point(13.4150, 52.5230, srid=4326),
+        "position_recorded_at": now,
+        "last_seen_at": now,
+        "is_position_trusted": True,
+    }
+    CourierFactory(**fresh, vehicle=Vehicle.BIKE)
+    CourierFactory(**fresh, vehicle=Vehicle.CAR)
+    CourierFactory(**fresh, vehicle=Vehicle.VAN)
+    CourierFactory(**{**fresh, "status": CourierStatus.BUSY}, vehicle=Vehicle.VAN)
+    CourierFactory(**{**fresh, "is_position_trusted": False}, vehicle=Vehicle.VAN)
+    CourierFactory(**{**fresh, "position_recorded_at": now - timedelta(hours=1)})
+    CourierFactory(**{**fresh, "current_point": Point(13.60, 52.60, srid=4326)})
+
+    for size, expected in [("small", 3), ("medium", 2), ("large", 2), ("xl", 1)]:
+        nearest = couriers_nearest_available(
+            point=here, radius_m=3000, package_size=size, limit=100
+        )
+        assert len(nearest) == expected, size
+        assert couriers_matchable_count(point=here, radius_m=3000, package_size=size) == expected

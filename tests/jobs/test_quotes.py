@@ -223,6 +223,29 @@ def test_surge_counts_only_what_is_near_and_open(shop_client, zone, settings) ->
     assert price["surge_multiplier"] == "2.00"  # 2 open jobs / 1 courier
 
 
+def test_surge_counts_only_couriers_whose_vehicle_takes_the_parcel(shop_client, zone) -> None:
+    open_jobs_near_pickup(4)
+    for _ in range(4):
+        online_courier(52.5230, 13.4150, vehicle=Vehicle.BIKE)  # small parcels only
+    van = online_courier(52.5230, 13.4150, vehicle=Vehicle.VAN)
+
+    xl = post(shop_client, trip_body(package={"size": "xl", "weight_g": 9000})).json()
+    small = post(shop_client, trip_body()).json()
+
+    # xl: 4 open jobs / 1 van = 4, capped at 2. small: 4 / 5 couriers, no surge.
+    assert xl["price"]["surge_multiplier"] == "2.00"
+    assert small["price"]["surge_multiplier"] == "1.00"
+    van.status = CourierStatus.OFFLINE
+    van.save(update_fields=["status"])
+    # Same rule as dispatch: no van near, 4 / max(0, 1), capped.
+    assert (
+        post(shop_client, trip_body(package={"size": "xl", "weight_g": 9000})).json()["price"][
+            "surge_multiplier"
+        ]
+        == "2.00"
+    )
+
+
 def test_zone_surge_cap_limits_the_multiplier(shop_client, zone) -> None:
     zone.surge_cap = Decimal("1.25")
     zone.save()
@@ -403,6 +426,65 @@ def test_past_and_inverted_windows_are_400(shop_client, zone) -> None:
     assert inverted.status_code == 400
     assert inverted.json()["fields"] == {"deliver_before": ["Must be later than pickup_after."]}
     assert Quote.objects.count() == 0
+
+
+@pytest.mark.parametrize("field", ["pickup_after", "deliver_before"])
+def test_a_time_without_a_zone_is_400_naming_the_field(shop_client, zone, field) -> None:
+    naive = (timezone.now() + timedelta(hours=2)).replace(tzinfo=None).isoformat()
+
+    response = post(shop_client, trip_body(**{field: naive}))
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        field: ["Give a time zone (e.g. 2030-01-01T10:00:00+01:00)."]
+    }
+    assert Quote.objects.count() == 0
+
+
+# Alexanderplatz -> Potsdamer Platz by bike (a small parcel), as the straight-line router
+# sees it: 2864.8 m great circle x 1.3 road factor at 4.5 m/s = 827.6 s, rounded up to
+# 828 s (about 14 minutes).
+TRIP_SECONDS = 828
+
+
+def test_a_deliver_before_sooner_than_the_trip_takes_is_400(shop_client, zone) -> None:
+    before = timezone.now()
+    response = post(
+        shop_client,
+        trip_body(deliver_before=(before + timedelta(seconds=TRIP_SECONDS - 30)).isoformat()),
+    )
+
+    assert response.status_code == 400
+    [message] = response.json()["fields"]["deliver_before"]
+    assert message.startswith("Too early: the trip takes about 14 min, so the earliest delivery ")
+    earliest = parse(message.rsplit(" ", 1)[1].rstrip("."))
+    assert before + timedelta(seconds=TRIP_SECONDS - 1) <= earliest
+    assert earliest <= timezone.now() + timedelta(seconds=TRIP_SECONDS)
+    assert Quote.objects.count() == 0
+
+
+def test_a_deliver_before_the_trip_can_meet_is_quoted(shop_client, zone) -> None:
+    deliver_before = timezone.now() + timedelta(seconds=TRIP_SECONDS + 60)
+
+    response = post(shop_client, trip_body(deliver_before=deliver_before.isoformat()))
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["trip_s"] == TRIP_SECONDS
+
+
+def test_the_trip_counts_from_a_later_pickup_after(shop_client, zone) -> None:
+    start = timezone.now() + timedelta(hours=2)
+
+    tight = post(
+        shop_client,
+        trip_body(
+            pickup_after=start.isoformat(),
+            deliver_before=(start + timedelta(seconds=TRIP_SECONDS - 60)).isoformat(),
+        ),
+    )
+
+    assert tight.status_code == 400
+    assert list(tight.json()["fields"]) == ["deliver_before"]
 
 
 def test_a_future_window_is_kept(shop_client, zone) -> None:
