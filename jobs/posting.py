@@ -30,6 +30,8 @@ from jobs.quotes import (
     OutsideServiceArea,
     Stop,
     TripSpec,
+    deadline_check,
+    trip_duration_seconds,
     trip_price,
     window_check,
     zone_for_point,
@@ -258,10 +260,21 @@ def _job_create(
             raise QuoteExpired(fields={"quote_id": [QuoteExpired.default_message]})
         # The window was checked when quoting; only its end can have passed since.
         window_check(pickup_after=None, deliver_before=quote.deliver_before)
+        deadline_check(
+            pickup_after=quote.pickup_after,
+            deliver_before=quote.deliver_before,
+            trip_seconds=quote.dropoff_eta_s,
+        )
         priced = _priced_fields_from_quote(quote)
     else:
         window_check(pickup_after=trip.pickup_after, deliver_before=trip.deliver_before)
-        priced = trip_price(trip=trip).model_fields(trip)
+        spec = trip_price(trip=trip)
+        deadline_check(
+            pickup_after=trip.pickup_after,
+            deliver_before=trip.deliver_before,
+            trip_seconds=trip_duration_seconds(trip=trip, priced=spec),
+        )
+        priced = spec.model_fields(trip)
         quote = None
     alternate = delivery.alternate_location
     if alternate is not None and zone_for_point(alternate.point) is None:

@@ -16,6 +16,7 @@ from couriers.models import Capacity
 from jobs.quotes import Package, Stop, TripSpec
 from marketplace.api.fields import (
     StrictCharField,
+    StrictDateTimeField,
     StrictFloatField,
     StrictIntegerField,
 )
@@ -73,8 +74,8 @@ class TripInputSerializer(serializers.Serializer):
     pickup = StopInputSerializer()
     dropoff = StopInputSerializer()
     package = PackageInputSerializer()
-    pickup_after = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    deliver_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    pickup_after = StrictDateTimeField(required=False, allow_null=True, default=None)
+    deliver_before = StrictDateTimeField(required=False, allow_null=True, default=None)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)

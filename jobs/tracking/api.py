@@ -29,7 +29,7 @@ from jobs.tracking.selectors import tracking_view, with_photo_urls
 from jobs.tracking.throttles import client_address, tracking_rate_check
 from jobs.tracking.tokens import job_for_tracking_token, job_tracking_rotate, tracking_url
 from marketplace.api.errors import NotFoundError
-from marketplace.api.fields import StrictCharField, StrictIntegerField
+from marketplace.api.fields import StrictCharField, StrictDateTimeField, StrictIntegerField
 from marketplace.api.permissions import IsShop
 
 PRIVATE_HEADERS = {
@@ -204,24 +204,6 @@ class TrackingDeliveryOptionApi(TrackingView):
             alternate_note=values["alternate_note"],
         )
         return self.view_response(job)
-
-
-class StrictDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 string with a time zone; naive times are refused, not guessed."""
-
-    default_error_messages = {"naive": "Give a time zone (e.g. 2030-01-01T10:00:00+01:00)."}
-
-    def to_internal_value(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            self.fail("invalid", format="ISO 8601")
-        parsed = super().to_internal_value(value)
-        # DRF makes naive input aware in the current zone; look at what was sent.
-        from django.utils.dateparse import parse_datetime
-
-        raw = parse_datetime(value)
-        if raw is not None and raw.tzinfo is None:
-            self.fail("naive")
-        return parsed
 
 
 class TrackingRescheduleApi(TrackingView):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.contrib.gis.geos import Point
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers, status
 
 from marketplace import jsonsafe
@@ -63,6 +65,22 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+class StrictDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 string with a time zone; naive times are refused, not guessed."""
+
+    default_error_messages = {"naive": "Give a time zone (e.g. 2030-01-01T10:00:00+01:00)."}
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if not isinstance(value, str):
+            self.fail("invalid", format="ISO 8601")
+        parsed = super().to_internal_value(value)
+        # DRF makes naive input aware in the current zone; look at what was sent.
+        raw = parse_datetime(value)
+        if raw is not None and raw.tzinfo is None:
+            self.fail("naive")
+        return parsed
 
 
 class StrictUUIDField(serializers.UUIDField):

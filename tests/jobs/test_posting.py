@@ -210,7 +210,9 @@ def test_a_replay_after_a_cancel_still_answers_what_the_post_did(shop_client, zo
     body = {**trip_body(), "external_ref": "idem-cancel"}
     first = post(shop_client, body, key="key-cancel")
     job_id = first.json()["id"]
-    cancelled = shop_client.post(f"/api/v1/jobs/{job_id}/cancel/", {}, format="json")
+    cancelled = shop_client.post(
+        f"/api/v1/jobs/{job_id}/cancel/", {"reason": "changed my mind"}, format="json"
+    )
     assert cancelled.status_code == 200, cancelled.json()
 
     replay = post(shop_client, body, key="key-cancel")
@@ -461,6 +463,27 @@ def test_past_or_inverted_windows_are_400(
 
     assert response.status_code == 400
     assert list(response.json()["fields"]) == [field]
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.parametrize("field", ["pickup_after", "deliver_before"])
+def test_posting_a_time_without_a_zone_is_400_naming_the_field(shop_client, zone, field) -> None:
+    naive = (timezone.now() + timedelta(hours=2)).replace(tzinfo=None).isoformat()
+
+    response = post(shop_client, trip_body(**{field: naive}))
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [field]
+    assert Job.objects.count() == 0
+
+
+def test_posting_a_deliver_before_the_trip_cannot_meet_is_400(shop_client, zone) -> None:
+    soon = (timezone.now() + timedelta(minutes=5)).isoformat()  # the trip takes ~14 min
+
+    response = post(shop_client, trip_body(deliver_before=soon))
+
+    assert response.status_code == 400
+    assert response.json()["fields"]["deliver_before"][0].startswith("Too early")
     assert Job.objects.count() == 0
 
 
