@@ -38,7 +38,9 @@ class MemberInline(admin.TabularInline):
 class ShopAdmin(LatLngAdminMixin, admin.ModelAdmin):
     list_display = ["name", "default_pickup_address", "webhook_url", "created_at"]
     search_fields = ["name", "default_pickup_address"]
-    readonly_fields = ["created_at", "updated_at"]
+    # The shop sets its webhook URL through the API (PUT shop/webhook/), whose service
+    # refuses private and non-https targets; typed here it would skip those checks.
+    readonly_fields = ["webhook_url", "created_at", "updated_at"]
     inlines = [MemberInline]
     # Django 6 makes https the default scheme for bare domains; say so now.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
