@@ -34,3 +34,6 @@ STATIC_ROOT = None
 # Race tests run 50 threads against the database at once; each needs its own connection.
 if "pool" in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
     DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 60  # noqa: F405
+    # ...and hands them back soon after (psycopg's default keeps idle ones for 10 min): a
+    # whole suite holding 60 idle connections starves the other suites on the same server.
+    DATABASES["default"]["OPTIONS"]["pool"]["max_idle"] = 10  # noqa: F405
