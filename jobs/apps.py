@@ -10,7 +10,7 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         # couriers may not import jobs: it asks these through couriers.hooks instead.
         from couriers import hooks
-        from jobs.courier_steps.reads import courier_active_job_pk
+        from jobs.courier_steps.selectors import courier_active_job_pk
         from jobs.dispatch.offers import offers_withdraw_for_offline_couriers
 
         hooks.active_job_provider_set(courier_active_job_pk)

@@ -3,7 +3,7 @@
 Every status change goes through ``jobs.lifecycle.job_transition``; the services here lock
 the job row first (``SELECT ... FOR UPDATE``) so the checks they make before it still hold.
 ``base`` holds the shared table and errors, ``steps`` and ``delivery`` the writes,
-``reads`` the selectors.
+``selectors`` the reads.
 """
 
 from jobs.courier_steps.base import (
@@ -22,7 +22,7 @@ from jobs.courier_steps.base import (
     proof_requirements,
 )
 from jobs.courier_steps.delivery import job_deliver, job_pin_unlock
-from jobs.courier_steps.reads import (
+from jobs.courier_steps.selectors import (
     courier_active_job_pk,
     courier_job_get,
     courier_jobs_list,

@@ -10,12 +10,12 @@ from jobs.dispatch.offers import (
     offer_accept,
     offer_decline,
     offers_expire,
-    offers_pending_for_courier,
     offers_withdraw,
     offers_withdraw_for_courier,
 )
 from jobs.dispatch.payloads import WithdrawReason, offer_data, offer_frame, offer_withdrawn_frame
 from jobs.dispatch.rounds import DispatchResult, Outcome, dispatch_job, dispatch_mode_for
+from jobs.dispatch.selectors import offers_pending_for_courier
 from jobs.dispatch.tasks import dispatch_job_task, offers_sweep, offers_sweep_task
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Offer answers: accept (exactly once), decline, expire and withdraw, and the courier's list.
+"""Offer answers: accept (exactly once), decline, expire and withdraw.
 
 Every change of an offer's status is a conditional ``UPDATE … WHERE status = 'pending'``,
 so an offer is answered at most once whatever runs at the same time. Lock order, where
@@ -44,21 +44,6 @@ class OfferNotFound(NotFoundError):
 class OfferNoLongerAvailable(ConflictError):
     code = "offer_no_longer_available"
     default_message = "This offer is no longer available."
-
-
-def offers_pending_for_courier(*, courier: Courier, now: datetime | None = None) -> QuerySet[Offer]:
-    """The courier's offers they can still accept, soonest deadline first (with their jobs)."""
-    now = now or timezone.now()
-    return (
-        Offer.objects.filter(
-            courier=courier,
-            status=OfferStatus.PENDING,
-            expires_at__gt=now,
-            job__status=JobStatus.PENDING,
-        )
-        .select_related("job")
-        .order_by("expires_at", "pk")
-    )
 
 
 def acceptance_rate_after(answer: float) -> Greatest:
