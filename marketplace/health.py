@@ -70,15 +70,17 @@ def check_worker(queue: str | None = None) -> dict[str, Any]:
         return {"ok": False, "error": f"cannot read worker heartbeat: {exc}"}
     clusters = [stat for stat in stats if queues.get(str(stat.cluster_id)) == queue]
     if not clusters:
-        how = (
-            "`python manage.py qcluster`"
-            if queue == main_queue()
-            else f"`Q_CLUSTER_NAME={queue} python manage.py qcluster`"
-        )
+        if queue == main_queue():
+            what, how = "the main task queue", "`python manage.py qcluster`"
+        else:
+            what, how = (
+                f"the {queue!r} queue",
+                f"`Q_CLUSTER_NAME={queue} python manage.py qcluster`",
+            )
         return {
             "ok": False,
-            "error": f"no django-q2 cluster serves the {queue!r} queue; start one with "
-            f"{how} (./dev run does this)",
+            "error": f"no django-q2 cluster serves {what}; start one with {how} "
+            "(./dev run does this)",
         }
     return {
         "ok": True,

@@ -490,13 +490,18 @@ def test_healthz_reports_database_and_redis_up_and_no_worker(server: ServerInfo,
 
     assert status == 503
     assert body["status"] == "down"
-    assert body["down"] == ["worker"]
-    assert set(body["checks"]) == {"database", "redis", "worker"}
+    assert body["down"] == ["worker", "webhook_worker"]
+    assert set(body["checks"]) == {"database", "redis", "worker", "webhook_worker"}
     assert body["checks"]["database"] == {"ok": True, "postgis": postgis_version}
     assert body["checks"]["redis"]["ok"] is True
     assert set(body["checks"]["redis"]) == {"ok", "ping_ms"}
     assert body["checks"]["worker"] == {
         "ok": False,
-        "error": "no django-q2 cluster is running; start one with "
+        "error": "no django-q2 cluster serves the main task queue; start one with "
         "`python manage.py qcluster` (./dev run does this)",
+    }
+    assert body["checks"]["webhook_worker"] == {
+        "ok": False,
+        "error": "no django-q2 cluster serves the 'webhooks' queue; start one with "
+        "`Q_CLUSTER_NAME=webhooks python manage.py qcluster` (./dev run does this)",
     }
