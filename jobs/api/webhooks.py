@@ -15,6 +15,7 @@ from jobs.webhooks import (
     shop_webhook_disable,
     shop_webhook_set,
     webhook_deliveries_for_shop,
+    webhook_event_type,
     webhook_secret_hint,
 )
 from marketplace.api.fields import StrictBooleanField
@@ -99,7 +100,7 @@ class ShopWebhookDeliveryListApi(APIView):
         attempts = AttemptSerializer(many=True)
 
         def get_event_type(self, delivery: WebhookDelivery) -> str:
-            return f"job.{delivery.event.to_status}"
+            return webhook_event_type(delivery.event)
 
         @extend_schema_field(serializers.DateTimeField(allow_null=True))
         def get_next_attempt_at(self, delivery: WebhookDelivery) -> str | None:

@@ -54,6 +54,11 @@ ERROR_MAX_CHARS = 500
 # --- Outbox ------------------------------------------------------------------------------
 
 
+def webhook_event_type(event: JobEvent) -> str:
+    """``job.<status>`` for a status change, ``job.<kind>`` for anything else."""
+    return f"job.{event.to_status if event.kind == EventKind.STATUS else event.kind}"
+
+
 def event_envelope(*, event: JobEvent, job: Job, envelope_id: str | int) -> dict[str, Any]:
     """One job event as shops receive it, by webhook (``id`` = the delivery) and on the
     shop socket (``id`` = the event, which ``resume`` takes).
@@ -61,10 +66,9 @@ def event_envelope(*, event: JobEvent, job: Job, envelope_id: str | int) -> dict
     ``type`` is ``job.<status>`` for a status change and ``job.<kind>`` for anything else
     (``job.instructions_updated``, ``job.rescheduled``...); ``details`` carry its facts.
     """
-    is_status_change = event.kind == EventKind.STATUS
     return {
         "id": envelope_id,
-        "type": f"job.{event.to_status if is_status_change else event.kind}",
+        "type": webhook_event_type(event),
         "created_at": event.created_at.isoformat(),
         "data": {
             "job_id": str(job.pk),
@@ -288,7 +292,7 @@ def webhook_deliver(*, delivery_pk: UUID | str) -> str:
                 secret=_shop_secret(shop), timestamp=int(time.time()), body=body
             ),
             "X-Marketplace-Event-Id": str(delivery.pk),
-            "X-Marketplace-Event-Type": f"job.{delivery.event.to_status}",
+            "X-Marketplace-Event-Type": webhook_event_type(delivery.event),
             "X-Marketplace-Sequence": str(delivery.event.seq),
         }
         result = _post(target, body, headers)

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.conf import Conf
 from rest_framework.test import APIClient
 
 from couriers.models import CourierStatus
-from jobs.lifecycle import job_transition
-from jobs.models import Job, JobStatus, WebhookDelivery, WebhookStatus
+from jobs.lifecycle import job_record_event, job_transition
+from jobs.models import EventKind, Job, JobStatus, WebhookDelivery, WebhookStatus
 from jobs.webhooks import (
     webhook_backoff,
     webhook_deliver,
@@ -738,3 +738,24 @@ def test_the_sweeper_is_scheduled_every_minute() -> None:
 
     [task] = [task for task in PERIODIC_TASKS if task.func == "jobs.webhooks.webhook_sweep_task"]
     assert task.minutes == 1
+
+
+def test_an_event_that_is_not_a_status_change_has_one_type_in_body_header_and_list(
+    shop_user: User, shop_client: APIClient, receiver: WebhookReceiver
+) -> None:
+    configure(shop_client, receiver.url)
+    job = JobFactory(shop=shop_user.shop, status=S.PENDING)
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        event = job_record_event(
+            job=locked, kind=EventKind.INSTRUCTIONS, actor=None, data={"instructions": "Ring 3"}
+        )
+    delivery = WebhookDelivery.objects.get(event=event)
+
+    assert webhook_deliver(delivery_pk=delivery.pk) == "delivered"
+
+    [request] = receiver.requests
+    assert json.loads(request.body)["type"] == "job.instructions_updated"
+    assert request.headers["X-Marketplace-Event-Type"] == "job.instructions_updated"
+    [listed] = shop_client.get(DELIVERIES_URL).json()["results"]
+    assert (listed["id"], listed["event_type"]) == (str(delivery.pk), "job.instructions_updated")
