@@ -456,12 +456,16 @@ RECIPIENT_MAX_REDIRECT_M = env_int("RECIPIENT_MAX_REDIRECT_M", 1000)
 MAP_TILE_URL = env_str("MAP_TILE_URL")
 MAP_TILE_ATTRIBUTION = env_str("MAP_TILE_ATTRIBUTION", "© OpenStreetMap contributors")
 
-# --- Stripe (used by the payments app; placeholders until then) -------------------------
+# --- Stripe gateway (payments.gateway) -----------------------------------------------------
 
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# Empty: api.stripe.com. ./dev run without a key points it at the loopback stand-in.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 20.0)
+# True when STRIPE_API_BASE is the project's Stripe stand-in (set by ./dev run); /healthz shows it.
+STRIPE_STANDIN = env_bool("STRIPE_STANDIN", False)
 PLATFORM_CURRENCY = env_str("PLATFORM_CURRENCY", "eur").lower()
 
 # --- Security: strict unless DEBUG -------------------------------------------------------
