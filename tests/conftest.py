@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ from rest_framework.test import APIClient
 
 from couriers.models import Courier
 from marketplace.models import User
+from payments.standin import StandinServer
 from tests.factories import CourierFactory, ShopUserFactory, UserFactory
 from tests.workers import running_cluster
 
@@ -72,3 +74,54 @@ def webhook_worker_cluster(django_db_setup: None) -> Iterator[subprocess.Popen]:
         cluster=settings.WEBHOOK_CLUSTER, WEBHOOK_ALLOW_INSECURE_URLS="true"
     ) as process:
         yield process
+
+
+# --- Stripe stand-in -------------------------------------------------------------------------
+
+STANDIN_SECRET_KEY = "sk_test_standin"
+STANDIN_WEBHOOK_SECRET = "whsec_standin_platform"
+STANDIN_CONNECT_WEBHOOK_SECRET = "whsec_standin_connect"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stripe_standin() -> Iterator[StandinServer]:
+    """The loopback Stripe stand-in, and every Stripe setting pointed at it for the session.
+
+    The environment is set too, so worker clusters and servers started as subprocesses
+    talk to the same stand-in. No test can reach api.stripe.com by accident.
+    """
+    server = StandinServer(api_key=STANDIN_SECRET_KEY)
+    base_url = server.start()
+    overrides = {
+        "STRIPE_API_BASE": base_url,
+        "STRIPE_SECRET_KEY": STANDIN_SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": STANDIN_WEBHOOK_SECRET,
+        "STRIPE_CONNECT_WEBHOOK_SECRET": STANDIN_CONNECT_WEBHOOK_SECRET,
+        "STRIPE_STANDIN": "true",
+    }
+    saved_settings = {name: getattr(settings, name, None) for name in overrides}
+    saved_env = {name: os.environ.get(name) for name in overrides}
+    for name, value in overrides.items():
+        setattr(settings, name, value if name != "STRIPE_STANDIN" else True)
+        os.environ[name] = value
+    try:
+        yield server
+    finally:
+        for name, value in saved_settings.items():
+            setattr(settings, name, value)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()
+
+
+@pytest.fixture
+def standin(stripe_standin: StandinServer) -> Iterator[StandinServer]:
+    """The stand-in with no objects, keys, events or webhook endpoints left from other tests."""
+    stripe_standin.reset()
+    stripe_standin.deliverer.endpoints.clear()
+    yield stripe_standin
+    stripe_standin.deliverer.endpoints.clear()
+    stripe_standin.reset()
