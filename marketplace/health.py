@@ -89,6 +89,20 @@ def check_worker(queue: str | None = None) -> dict[str, Any]:
     }
 
 
+def payments_gateway() -> dict[str, Any]:
+    """Which Stripe the payments app talks to, from settings alone (no network call)."""
+    key = settings.STRIPE_SECRET_KEY
+    if not key:
+        return {"gateway": "none", "note": "STRIPE_SECRET_KEY is not set"}
+    if settings.STRIPE_STANDIN:
+        return {
+            "gateway": "standin",
+            "api_base": settings.STRIPE_API_BASE,
+            "note": "Stripe test stand-in: no real money moves",
+        }
+    return {"gateway": "stripe", "mode": "test" if "_test_" in key else "live"}
+
+
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when everything answers; 503 with ``down`` naming what does not."""
@@ -102,6 +116,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
         )
     down = [name for name, result in checks.items() if not result["ok"]]
     return JsonResponse(
-        {"status": "down" if down else "ok", "down": down, "checks": checks},
+        {
+            "status": "down" if down else "ok",
+            "down": down,
+            "checks": checks,
+            "payments": payments_gateway(),
+        },
         status=503 if down else 200,
     )

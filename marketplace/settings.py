@@ -466,6 +466,7 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 20.0)
 # True when STRIPE_API_BASE is the project's Stripe stand-in (set by ./dev run); /healthz shows it.
 STRIPE_STANDIN = env_bool("STRIPE_STANDIN", False)
+STRIPE_STANDIN_PORT = env_int("STRIPE_STANDIN_PORT", 12111)
 PLATFORM_CURRENCY = env_str("PLATFORM_CURRENCY", "eur").lower()
 
 # --- Security: strict unless DEBUG -------------------------------------------------------

@@ -76,7 +76,7 @@ def _set_metadata(obj: dict[str, Any], metadata: dict[str, str]) -> None:
 
 def customer_create(store: Store, call: Call) -> dict[str, Any]:
     p = Params(call.params.data, allowed={"email", "name", "description", "metadata", "phone"})
-    return store.add(
+    customer = store.add(
         "customer",
         {
             "email": p.str("email"),
@@ -90,6 +90,8 @@ def customer_create(store: Store, call: Call) -> dict[str, Any]:
             "delinquent": False,
         },
     )
+    store.emit("customer.created", customer)
+    return customer
 
 
 def customer_retrieve(store: Store, call: Call) -> dict[str, Any]:
