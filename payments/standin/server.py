@@ -152,15 +152,10 @@ class StandinServer:
             self._httpd = None
         self.deliverer.stop()
 
-    def serve_forever(self) -> None:
-        """Run in the foreground until interrupted (the management command)."""
-        self.start()
-        try:
-            assert self._thread is not None
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        finally:
-            self.stop()
+    def wait(self) -> None:
+        """Block while serving (the management command); stop() ends it."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.5)
 
     def add_endpoint(self, url: str, secret: str, *, connect: bool) -> None:
         self.deliverer.endpoints.append(Endpoint(url=url, secret=secret, connect=connect))

@@ -118,6 +118,8 @@ def test_dev_run_without_a_key_starts_the_standin_and_stops_it() -> None:
                 120,
                 0.5,
             )
+            # The banner follows the first answer from /healthz.
+            wait_for(lambda: "Payments   " in Path(log.name).read_text(errors="replace"), 10)
             output = Path(log.name).read_text(errors="replace")
             answer = _get_json(health_url)
             assert answer is not None, output[-3000:]

@@ -65,6 +65,8 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         try:
-            server.serve_forever()
+            server.wait()
         except KeyboardInterrupt:
+            pass
+        finally:
             server.stop()
