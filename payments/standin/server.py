@@ -12,7 +12,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from payments.standin import charges, connect
+from payments.standin import accounts, charges, customers, refunds, transfers
 from payments.standin.forms import Call, Params, StripeFailure, decode_form
 from payments.standin.store import API_VERSION, PREFIXES, Store, new_id, public
 from payments.standin.webhooks import Deliverer, Endpoint
@@ -25,17 +25,17 @@ _ID = r"([A-Za-z0-9_]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(f"^{pattern}$"), handler)
     for method, pattern, handler in [
-        ("POST", "/v1/customers", charges.customer_create),
-        ("GET", f"/v1/customers/{_ID}", charges.customer_retrieve),
-        ("POST", f"/v1/customers/{_ID}", charges.customer_update),
-        ("GET", f"/v1/customers/{_ID}/payment_methods", charges.customer_payment_methods),
-        ("GET", "/v1/payment_methods", charges.payment_method_list),
-        ("GET", f"/v1/payment_methods/{_ID}", charges.payment_method_retrieve),
-        ("POST", f"/v1/payment_methods/{_ID}/attach", charges.payment_method_attach),
-        ("POST", f"/v1/payment_methods/{_ID}/detach", charges.payment_method_detach),
-        ("POST", "/v1/setup_intents", charges.setup_intent_create),
-        ("GET", f"/v1/setup_intents/{_ID}", charges.setup_intent_retrieve),
-        ("POST", f"/v1/setup_intents/{_ID}/confirm", charges.setup_intent_confirm),
+        ("POST", "/v1/customers", customers.customer_create),
+        ("GET", f"/v1/customers/{_ID}", customers.customer_retrieve),
+        ("POST", f"/v1/customers/{_ID}", customers.customer_update),
+        ("GET", f"/v1/customers/{_ID}/payment_methods", customers.customer_payment_methods),
+        ("GET", "/v1/payment_methods", customers.payment_method_list),
+        ("GET", f"/v1/payment_methods/{_ID}", customers.payment_method_retrieve),
+        ("POST", f"/v1/payment_methods/{_ID}/attach", customers.payment_method_attach),
+        ("POST", f"/v1/payment_methods/{_ID}/detach", customers.payment_method_detach),
+        ("POST", "/v1/setup_intents", customers.setup_intent_create),
+        ("GET", f"/v1/setup_intents/{_ID}", customers.setup_intent_retrieve),
+        ("POST", f"/v1/setup_intents/{_ID}/confirm", customers.setup_intent_confirm),
         ("POST", "/v1/payment_intents", charges.payment_intent_create),
         ("GET", "/v1/payment_intents", charges.payment_intent_list),
         ("GET", f"/v1/payment_intents/{_ID}", charges.payment_intent_retrieve),
@@ -44,25 +44,25 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", f"/v1/payment_intents/{_ID}/cancel", charges.payment_intent_cancel),
         ("GET", "/v1/charges", charges.charge_list),
         ("GET", f"/v1/charges/{_ID}", charges.charge_retrieve),
-        ("POST", "/v1/refunds", charges.refund_create),
-        ("GET", "/v1/refunds", charges.refund_list),
-        ("GET", f"/v1/refunds/{_ID}", charges.refund_retrieve),
-        ("GET", "/v1/disputes", charges.dispute_list),
-        ("GET", f"/v1/disputes/{_ID}", charges.dispute_retrieve),
-        ("POST", "/v1/accounts", connect.account_create),
-        ("GET", "/v1/accounts", connect.account_list),
-        ("GET", f"/v1/accounts/{_ID}", connect.account_retrieve),
-        ("POST", f"/v1/accounts/{_ID}", connect.account_update),
-        ("POST", "/v1/account_links", connect.account_link_create),
-        ("POST", "/v1/transfers", connect.transfer_create),
-        ("GET", "/v1/transfers", connect.transfer_list),
-        ("GET", f"/v1/transfers/{_ID}", connect.transfer_retrieve),
-        ("POST", f"/v1/transfers/{_ID}/reversals", connect.transfer_reversal_create),
-        ("GET", f"/v1/transfers/{_ID}/reversals", connect.transfer_reversal_list),
-        ("GET", "/v1/balance", connect.balance_retrieve),
-        ("GET", "/v1/balance_transactions", connect.balance_transaction_list),
-        ("GET", f"/v1/balance_transactions/{_ID}", connect.balance_transaction_retrieve),
-        ("GET", "/v1/payouts", connect.payout_list),
+        ("POST", "/v1/refunds", refunds.refund_create),
+        ("GET", "/v1/refunds", refunds.refund_list),
+        ("GET", f"/v1/refunds/{_ID}", refunds.refund_retrieve),
+        ("GET", "/v1/disputes", refunds.dispute_list),
+        ("GET", f"/v1/disputes/{_ID}", refunds.dispute_retrieve),
+        ("POST", "/v1/accounts", accounts.account_create),
+        ("GET", "/v1/accounts", accounts.account_list),
+        ("GET", f"/v1/accounts/{_ID}", accounts.account_retrieve),
+        ("POST", f"/v1/accounts/{_ID}", accounts.account_update),
+        ("POST", "/v1/account_links", accounts.account_link_create),
+        ("POST", "/v1/transfers", transfers.transfer_create),
+        ("GET", "/v1/transfers", transfers.transfer_list),
+        ("GET", f"/v1/transfers/{_ID}", transfers.transfer_retrieve),
+        ("POST", f"/v1/transfers/{_ID}/reversals", transfers.transfer_reversal_create),
+        ("GET", f"/v1/transfers/{_ID}/reversals", transfers.transfer_reversal_list),
+        ("GET", "/v1/balance", transfers.balance_retrieve),
+        ("GET", "/v1/balance_transactions", transfers.balance_transaction_list),
+        ("GET", f"/v1/balance_transactions/{_ID}", transfers.balance_transaction_retrieve),
+        ("GET", "/v1/payouts", transfers.payout_list),
         (
             "GET",
             "/v1/events",
@@ -259,7 +259,7 @@ class StandinServer:
             if method == "GET" and parts == ["health"]:
                 return 200, {"ok": True, "standin": True}, {}
             if method == "GET" and len(parts) == 2 and parts[0] == "onboard":
-                location = connect.account_link_open(store, parts[1])
+                location = accounts.account_link_open(store, parts[1])
                 return 302, {"redirect": location}, {"Location": location}
             if method == "POST" and parts == ["reset"]:
                 self.reset()
@@ -310,15 +310,15 @@ class StandinServer:
             if method == "POST" and len(parts) == 3 and parts[0] == "accounts":
                 account = store.get("account", parts[1])
                 if parts[2] == "payouts_enabled":
-                    connect.account_set_payouts(
+                    accounts.account_set_payouts(
                         store, account, enabled=_truthy(body.get("enabled", True))
                     )
                     return 200, public(account), {}
                 if parts[2] == "onboard":
-                    connect.account_onboard(store, account)
+                    accounts.account_onboard(store, account)
                     return 200, public(account), {}
                 if parts[2] == "payouts":
-                    payout = connect.payout_settle(
+                    payout = transfers.payout_settle(
                         store,
                         account["id"],
                         amount=int(body["amount"]) if body.get("amount") is not None else None,
@@ -332,7 +332,7 @@ class StandinServer:
                 and parts[0] == "charges"
                 and parts[2] == "dispute"
             ):
-                dispute = charges.dispute_open(
+                dispute = refunds.dispute_open(
                     store,
                     parts[1],
                     amount=int(body["amount"]) if body.get("amount") is not None else None,
@@ -345,7 +345,7 @@ class StandinServer:
                 and parts[0] == "disputes"
                 and parts[2] == "close"
             ):
-                dispute = charges.dispute_close(
+                dispute = refunds.dispute_close(
                     store, parts[1], outcome=str(body.get("outcome", ""))
                 )
                 return 200, public(dispute), {}

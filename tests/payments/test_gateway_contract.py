@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from payments import gateway as gateway_module
 from payments.gateway import (
     AuthenticationRequired,
     GatewayError,
@@ -26,8 +25,10 @@ from payments.gateway import (
     PaymentDeclined,
     SignatureError,
     StripeGateway,
+    stripe_gateway,
 )
 from payments.standin import StandinServer
+from payments.standin.accounts import account_onboard
 from payments.standin.webhooks import sign
 from tests.e2e_server import free_port
 
@@ -82,8 +83,6 @@ class Contract:
             email="courier@example.com", country="DE", metadata={}, idempotency_key=self.key("acct")
         )
         with self.standin.store.lock:
-            from payments.standin.connect import account_onboard
-
             account_onboard(self.standin.store, self.standin.store.get("account", account.id))
         return account.id
 
@@ -520,7 +519,7 @@ def test_lists_page_through_everything_since_a_time(
     contract: Contract, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = datetime.now(UTC) - timedelta(seconds=2)
-    monkeypatch.setattr(gateway_module, "LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr(stripe_gateway, "LIST_PAGE_SIZE", 2)
     charges = []
     for n in range(3):
         intent_id = contract.authorise(500 + n, f"53-{n}")

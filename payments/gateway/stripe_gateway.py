@@ -1,248 +1,51 @@
-"""The payment gateway: the one interface the money flows call, and Stripe behind it.
+"""StripeGateway: the PaymentGateway on ``stripe.StripeClient``, the only code importing ``stripe``.
 
-This is the only module that imports ``stripe``. Every write takes an idempotency key
-derived from our own row, so a retried command can never move money twice. Network
-failures and Stripe's 5xx/429 answers raise ``GatewayUnavailable`` (retry later); every
-other Stripe answer that refuses the request raises a ``GatewayError`` subclass.
+Every write takes an idempotency key derived from our own row, so a retried command can
+never move money twice. Network failures and Stripe's 5xx/429 answers raise
+``GatewayUnavailable`` (retry later); every other refusal raises a ``GatewayError``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 import stripe
 from django.conf import settings
+
+from payments.gateway.interface import (
+    AuthenticationRequired,
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyMismatch,
+    PaymentDeclined,
+    PaymentGateway,
+    SignatureError,
+)
+from payments.gateway.results import (
+    AccountResult,
+    BalanceTransaction,
+    Card,
+    IntentResult,
+    RefundResult,
+    ReversalResult,
+    SetupIntentResult,
+    TransferResult,
+    account_result,
+    checked_intent,
+    created_filter,
+    id_of,
+    intent_result,
+    transfer_result,
+)
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 LIST_PAGE_SIZE = 100
 # The latest charge and its balance transaction carry capture_before and the fee.
 INTENT_EXPAND = ["latest_charge.balance_transaction"]
-
-
-@dataclass(frozen=True)
-class Card:
-    payment_method_id: str
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
-
-
-@dataclass(frozen=True)
-class SetupIntentResult:
-    id: str
-    client_secret: str
-    customer_id: str
-
-
-@dataclass(frozen=True)
-class IntentResult:
-    id: str
-    # requires_capture | succeeded | canceled | requires_action | requires_payment_method
-    status: str
-    amount: int
-    amount_capturable: int
-    amount_received: int
-    currency: str
-    charge_id: str | None
-    capture_before: datetime | None
-    fee_minor: int | None
-    balance_transaction_id: str | None
-
-
-@dataclass(frozen=True)
-class RefundResult:
-    id: str
-    status: str
-    amount: int
-    currency: str
-    charge_id: str
-    balance_transaction_id: str | None
-
-
-@dataclass(frozen=True)
-class TransferResult:
-    id: str
-    amount: int
-    currency: str
-    destination: str
-    source_transaction: str | None
-    transfer_group: str | None
-    amount_reversed: int
-    metadata: dict[str, str] = field(default_factory=dict)
-    created: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ReversalResult:
-    id: str
-    transfer_id: str
-    amount: int
-    currency: str
-
-
-@dataclass(frozen=True)
-class AccountResult:
-    id: str
-    payouts_enabled: bool
-    charges_enabled: bool
-    details_submitted: bool
-    requirements_due: list[str]
-
-
-@dataclass(frozen=True)
-class BalanceTransaction:
-    id: str
-    amount: int
-    fee: int
-    net: int
-    currency: str
-    type: str
-    source: str | None
-    created: datetime
-
-
-class GatewayError(Exception):
-    """Stripe refused the request (a 4xx answer); retrying the same call will not help."""
-
-    code = "gateway_error"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        stripe_code: str | None = None,
-        decline_code: str | None = None,
-        param: str | None = None,
-        intent_id: str | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.stripe_code = stripe_code
-        self.decline_code = decline_code
-        self.param = param
-        # A declined or unauthenticated confirmation still leaves a PaymentIntent behind.
-        self.intent_id = intent_id
-        self.http_status = http_status
-
-
-class PaymentDeclined(GatewayError):
-    code = "payment_declined"
-
-
-class AuthenticationRequired(GatewayError):
-    code = "payment_authentication_required"
-
-
-class IdempotencyMismatch(GatewayError):
-    code = "idempotency_error"
-
-
-class GatewayUnavailable(Exception):
-    """Network error, timeout, Stripe 5xx or 429: the outcome is unknown, retry later."""
-
-
-class SignatureError(Exception):
-    """A webhook's Stripe-Signature is missing, wrong or older than the tolerance."""
-
-
-class PaymentGateway(Protocol):
-    def customer_create(
-        self, *, email: str, metadata: dict[str, str], idempotency_key: str
-    ) -> str: ...
-    def setup_intent_create(
-        self, *, customer_id: str, idempotency_key: str
-    ) -> SetupIntentResult: ...
-    def payment_method_attach(self, *, customer_id: str, payment_method_id: str) -> Card: ...
-    def payment_method_detach(self, *, payment_method_id: str) -> None: ...
-    def payment_intent_authorise(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        customer_id: str,
-        payment_method_id: str,
-        transfer_group: str,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> IntentResult: ...
-    def payment_intent_charge(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        customer_id: str,
-        payment_method_id: str,
-        transfer_group: str,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> IntentResult: ...
-    def payment_intent_capture(
-        self, *, intent_id: str, amount_to_capture: int, idempotency_key: str
-    ) -> IntentResult: ...
-    def payment_intent_cancel(self, *, intent_id: str, idempotency_key: str) -> IntentResult: ...
-    def payment_intent_retrieve(self, *, intent_id: str) -> IntentResult: ...
-    def refund_create(
-        self,
-        *,
-        payment_intent_id: str,
-        amount_minor: int,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> RefundResult: ...
-    def transfer_create(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        destination: str,
-        source_transaction: str | None,
-        transfer_group: str,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> TransferResult: ...
-    def transfer_reversal_create(
-        self,
-        *,
-        transfer_id: str,
-        amount_minor: int,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> ReversalResult: ...
-    def account_create(
-        self, *, email: str, country: str, metadata: dict[str, str], idempotency_key: str
-    ) -> AccountResult: ...
-    def account_retrieve(self, *, account_id: str) -> AccountResult: ...
-    def account_link_create(self, *, account_id: str, refresh_url: str, return_url: str) -> str: ...
-    def balance_transactions(
-        self, *, created_gte: datetime | None = None
-    ) -> Iterator[BalanceTransaction]: ...
-    def charges(self, *, created_gte: datetime | None = None) -> Iterator[dict[str, Any]]: ...
-    def transfers(self, *, created_gte: datetime | None = None) -> Iterator[TransferResult]: ...
-    def event_from_webhook(
-        self, *, payload: bytes, signature_header: str, secret: str
-    ) -> dict[str, Any]: ...
-
-
-def _from_timestamp(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
-
-
-def _id_of(value: Any) -> str | None:
-    """An expandable field is either an id or the expanded object."""
-    if value is None or isinstance(value, str):
-        return value
-    return value["id"]
-
-
-def _created_filter(created_gte: datetime | None) -> dict[str, Any]:
-    return {} if created_gte is None else {"created": {"gte": int(created_gte.timestamp())}}
 
 
 def _error_body(exc: stripe.StripeError) -> dict[str, Any]:
@@ -264,7 +67,7 @@ def _mapped_error(exc: stripe.StripeError) -> Exception:
         "stripe_code": exc.code or error.get("code"),
         "decline_code": error.get("decline_code"),
         "param": error.get("param"),
-        "intent_id": _id_of(error.get("payment_intent")),
+        "intent_id": id_of(error.get("payment_intent")),
         "http_status": status,
     }
     if isinstance(exc, stripe.IdempotencyError):
@@ -288,69 +91,6 @@ def _call(fn: Callable[[], Any]) -> dict[str, Any]:
     except stripe.StripeError as exc:
         raise _mapped_error(exc) from exc
     return answer.to_dict() if isinstance(answer, stripe.StripeObject) else answer
-
-
-def _intent_result(intent: Any) -> IntentResult:
-    charge = intent.get("latest_charge")
-    capture_before = fee = balance_transaction_id = None
-    if charge is not None and not isinstance(charge, str):
-        card = (charge.get("payment_method_details") or {}).get("card") or {}
-        capture_before = _from_timestamp(card.get("capture_before"))
-        balance_transaction = charge.get("balance_transaction")
-        balance_transaction_id = _id_of(balance_transaction)
-        if balance_transaction is not None and not isinstance(balance_transaction, str):
-            fee = balance_transaction["fee"]
-    return IntentResult(
-        id=intent["id"],
-        status=intent["status"],
-        amount=intent["amount"],
-        amount_capturable=intent.get("amount_capturable") or 0,
-        amount_received=intent.get("amount_received") or 0,
-        currency=intent["currency"],
-        charge_id=_id_of(charge),
-        capture_before=capture_before,
-        fee_minor=fee,
-        balance_transaction_id=balance_transaction_id,
-    )
-
-
-def _checked_intent(intent: Any) -> IntentResult:
-    """An off-session confirmation that needs the customer raises, like a decline does."""
-    result = _intent_result(intent)
-    if result.status == "requires_action":
-        raise AuthenticationRequired(
-            "The card needs the customer to authenticate this payment.",
-            stripe_code="authentication_required",
-            intent_id=result.id,
-        )
-    if result.status == "requires_payment_method":
-        raise PaymentDeclined("The payment was declined.", intent_id=result.id)
-    return result
-
-
-def _transfer_result(transfer: Any) -> TransferResult:
-    return TransferResult(
-        id=transfer["id"],
-        amount=transfer["amount"],
-        currency=transfer["currency"],
-        destination=_id_of(transfer["destination"]) or "",
-        source_transaction=_id_of(transfer.get("source_transaction")),
-        transfer_group=transfer.get("transfer_group"),
-        amount_reversed=transfer.get("amount_reversed") or 0,
-        metadata=dict(transfer.get("metadata") or {}),
-        created=_from_timestamp(transfer.get("created")),
-    )
-
-
-def _account_result(account: Any) -> AccountResult:
-    requirements = account.get("requirements") or {}
-    return AccountResult(
-        id=account["id"],
-        payouts_enabled=bool(account.get("payouts_enabled")),
-        charges_enabled=bool(account.get("charges_enabled")),
-        details_submitted=bool(account.get("details_submitted")),
-        requirements_due=list(requirements.get("currently_due") or []),
-    )
 
 
 class StripeGateway:
@@ -447,7 +187,7 @@ class StripeGateway:
                 {"idempotency_key": idempotency_key},
             )
         )
-        return _checked_intent(intent)
+        return checked_intent(intent)
 
     def payment_intent_authorise(
         self,
@@ -506,7 +246,7 @@ class StripeGateway:
                 {"idempotency_key": idempotency_key},
             )
         )
-        return _intent_result(intent)
+        return intent_result(intent)
 
     def payment_intent_cancel(self, *, intent_id: str, idempotency_key: str) -> IntentResult:
         intent = _call(
@@ -514,13 +254,13 @@ class StripeGateway:
                 intent_id, {"expand": INTENT_EXPAND}, {"idempotency_key": idempotency_key}
             )
         )
-        return _intent_result(intent)
+        return intent_result(intent)
 
     def payment_intent_retrieve(self, *, intent_id: str) -> IntentResult:
         intent = _call(
             lambda: self.client.v1.payment_intents.retrieve(intent_id, {"expand": INTENT_EXPAND})
         )
-        return _intent_result(intent)
+        return intent_result(intent)
 
     # -- refunds and transfers -----------------------------------------------------------
 
@@ -543,8 +283,8 @@ class StripeGateway:
             status=refund["status"],
             amount=refund["amount"],
             currency=refund["currency"],
-            charge_id=_id_of(refund["charge"]) or "",
-            balance_transaction_id=_id_of(refund.get("balance_transaction")),
+            charge_id=id_of(refund["charge"]) or "",
+            balance_transaction_id=id_of(refund.get("balance_transaction")),
         )
 
     def transfer_create(
@@ -570,7 +310,7 @@ class StripeGateway:
         transfer = _call(
             lambda: self.client.v1.transfers.create(params, {"idempotency_key": idempotency_key})
         )
-        return _transfer_result(transfer)
+        return transfer_result(transfer)
 
     def transfer_reversal_create(
         self,
@@ -589,7 +329,7 @@ class StripeGateway:
         )
         return ReversalResult(
             id=reversal["id"],
-            transfer_id=_id_of(reversal["transfer"]) or transfer_id,
+            transfer_id=id_of(reversal["transfer"]) or transfer_id,
             amount=reversal["amount"],
             currency=reversal["currency"],
         )
@@ -615,10 +355,10 @@ class StripeGateway:
                 {"idempotency_key": idempotency_key},
             )
         )
-        return _account_result(account)
+        return account_result(account)
 
     def account_retrieve(self, *, account_id: str) -> AccountResult:
-        return _account_result(_call(lambda: self.client.v1.accounts.retrieve(account_id)))
+        return account_result(_call(lambda: self.client.v1.accounts.retrieve(account_id)))
 
     def account_link_create(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
         """A single-use onboarding URL for the account holder."""
@@ -637,7 +377,7 @@ class StripeGateway:
     # -- lists (reconciliation) ----------------------------------------------------------
 
     def _paged(self, service: Any, created_gte: datetime | None) -> Iterator[Any]:
-        params = {"limit": LIST_PAGE_SIZE, **_created_filter(created_gte)}
+        params = {"limit": LIST_PAGE_SIZE, **created_filter(created_gte)}
         page = _call(lambda: service.list(params))
         while True:
             yield from page["data"]
@@ -657,7 +397,7 @@ class StripeGateway:
                 net=item["net"],
                 currency=item["currency"],
                 type=item["type"],
-                source=_id_of(item.get("source")),
+                source=id_of(item.get("source")),
                 created=datetime.fromtimestamp(item["created"], tz=UTC),
             )
 
@@ -672,16 +412,16 @@ class StripeGateway:
                 "captured": bool(item["captured"]),
                 "currency": item["currency"],
                 "status": item["status"],
-                "payment_intent": _id_of(item.get("payment_intent")),
+                "payment_intent": id_of(item.get("payment_intent")),
                 "transfer_group": item.get("transfer_group"),
-                "balance_transaction": _id_of(item.get("balance_transaction")),
+                "balance_transaction": id_of(item.get("balance_transaction")),
                 "metadata": dict(item.get("metadata") or {}),
                 "created": datetime.fromtimestamp(item["created"], tz=UTC),
             }
 
     def transfers(self, *, created_gte: datetime | None = None) -> Iterator[TransferResult]:
         for item in self._paged(self.client.v1.transfers, created_gte):
-            yield _transfer_result(item)
+            yield transfer_result(item)
 
     # -- webhooks ------------------------------------------------------------------------
 

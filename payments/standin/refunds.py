@@ -1,0 +1,180 @@
+"""The stand-in's refunds and disputes (disputes are opened and closed by test helpers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments.standin.forms import Call, Params, StripeFailure
+from payments.standin.store import Store, new_id
+
+# -- refunds -----------------------------------------------------------------------------
+
+
+def refund_create(store: Store, call: Call) -> dict[str, Any]:
+    p = Params(
+        call.params.data,
+        allowed={
+            "payment_intent",
+            "charge",
+            "amount",
+            "metadata",
+            "reason",
+            "refund_application_fee",
+            "reverse_transfer",
+        },
+    )
+    if p.has("payment_intent"):
+        intent = store.get("payment_intent", p.str("payment_intent"), param="payment_intent")
+        if intent["status"] != "succeeded":
+            raise StripeFailure(
+                400,
+                f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+                code="charge_not_refundable"
+                if intent["status"] != "requires_capture"
+                else "payment_intent_unexpected_state",
+                param="payment_intent",
+            )
+        charge = store.get("charge", intent["latest_charge"])
+    else:
+        charge = store.get("charge", p.str("charge", required=True), param="charge")
+    if not charge["captured"]:
+        raise StripeFailure(
+            400, f"Charge {charge['id']} has not been captured.", code="charge_not_refundable"
+        )
+    remaining = charge["amount_captured"] - charge["amount_refunded"]
+    amount = p.int("amount", remaining) or 0
+    if remaining <= 0:
+        raise StripeFailure(
+            400,
+            f"Charge {charge['id']} has already been refunded.",
+            code="charge_already_refunded",
+        )
+    if amount > remaining:
+        raise StripeFailure(
+            400,
+            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            code="amount_too_large",
+            param="amount",
+        )
+    if amount < 1:
+        raise StripeFailure(
+            400, "Refund amount must be positive", code="amount_too_small", param="amount"
+        )
+    refund_id = new_id("re_")
+    txn = store.balance_transaction(
+        amount=-amount, currency=charge["currency"], type="refund", source=refund_id
+    )
+    refund = store.add(
+        "refund",
+        {
+            "id": refund_id,
+            "amount": amount,
+            "balance_transaction": txn["id"],
+            "charge": charge["id"],
+            "currency": charge["currency"],
+            "metadata": p.metadata(),
+            "payment_intent": charge["payment_intent"],
+            "reason": p.str("reason"),
+            "status": "succeeded",
+        },
+    )
+    previous = charge["amount_refunded"]
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
+    store.emit("refund.created", refund)
+    store.emit("charge.refunded", charge, previous_attributes={"amount_refunded": previous})
+    return refund
+
+
+def refund_retrieve(store: Store, call: Call) -> dict[str, Any]:
+    return store.get("refund", call.args[0])
+
+
+def refund_list(store: Store, call: Call) -> dict[str, Any]:
+    p = call.params
+    filters = {key: p.str(key) for key in ("charge", "payment_intent")}
+    return store.list_answer(
+        "refund",
+        p,
+        url="/v1/refunds",
+        where=lambda refund: all(
+            value is None or refund[key] == value for key, value in filters.items()
+        ),
+    )
+
+
+# -- disputes (opened and closed through the test helpers) -------------------------------
+
+
+def dispute_open(
+    store: Store, charge_id: str, *, amount: int | None, reason: str
+) -> dict[str, Any]:
+    """The card holder disputes a captured charge: the amount and the fee leave the balance."""
+    charge = store.get("charge", charge_id)
+    if not charge["captured"] or charge["disputed"]:
+        raise StripeFailure(400, f"Charge {charge_id} cannot be disputed.", code="charge_disputed")
+    amount = charge["amount_captured"] - charge["amount_refunded"] if amount is None else amount
+    dispute_id = new_id("dp_")
+    txn = store.balance_transaction(
+        amount=-amount,
+        currency=charge["currency"],
+        type="adjustment",
+        source=dispute_id,
+        fee=store.dispute_fee_minor,
+        description=f"Chargeback withdrawal for {charge_id}",
+        reporting_category="dispute",
+    )
+    dispute = store.add(
+        "dispute",
+        {
+            "id": dispute_id,
+            "amount": amount,
+            "balance_transactions": [txn["id"]],
+            "charge": charge_id,
+            "currency": charge["currency"],
+            "evidence_details": {"due_by": store.now() + 7 * 24 * 3600, "has_evidence": False},
+            "is_charge_refundable": False,
+            "metadata": {},
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "status": "needs_response",
+        },
+    )
+    charge["disputed"] = True
+    store.emit("charge.dispute.created", dispute)
+    store.emit("charge.dispute.funds_withdrawn", dispute)
+    return dispute
+
+
+def dispute_close(store: Store, dispute_id: str, *, outcome: str) -> dict[str, Any]:
+    """Won: the disputed amount comes back (the fee does not). Lost: nothing comes back."""
+    dispute = store.get("dispute", dispute_id)
+    if dispute["status"] in ("won", "lost"):
+        raise StripeFailure(400, f"Dispute {dispute_id} is already closed.", code="dispute_closed")
+    if outcome not in ("won", "lost"):
+        raise StripeFailure(
+            400, "outcome must be won or lost", code="parameter_invalid", param="outcome"
+        )
+    previous = dispute["status"]
+    dispute["status"] = outcome
+    if outcome == "won":
+        txn = store.balance_transaction(
+            amount=dispute["amount"],
+            currency=dispute["currency"],
+            type="adjustment",
+            source=dispute_id,
+            description=f"Chargeback reversal for {dispute['charge']}",
+            reporting_category="dispute_reversal",
+        )
+        dispute["balance_transactions"].append(txn["id"])
+        store.emit("charge.dispute.funds_reinstated", dispute)
+    store.emit("charge.dispute.closed", dispute, previous_attributes={"status": previous})
+    return dispute
+
+
+def dispute_retrieve(store: Store, call: Call) -> dict[str, Any]:
+    return store.get("dispute", call.args[0])
+
+
+def dispute_list(store: Store, call: Call) -> dict[str, Any]:
+    return store.list_answer("dispute", call.params, url="/v1/disputes")
