@@ -13,6 +13,7 @@ from django_q.tasks import async_task
 
 from couriers.models import Courier
 from couriers.services import courier_job_assign, courier_job_release
+from jobs.hooks import hook_run
 from jobs.models import (
     COURIER_ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -152,6 +153,8 @@ def job_transition(
             data=dict(data or {}),
         )
         _queue_side_effects(locked, event, previous_courier_id=previous_courier_id)
+        # Subscribers (payments) write their part of the move in this same transaction.
+        hook_run("transitioned", job=locked, event=event)
     return locked, event
 
 

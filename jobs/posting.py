@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from jobs.dispatch import WithdrawReason, offers_withdraw
+from jobs.hooks import hook_run
 from jobs.lifecycle import job_record_creation, job_transition
 from jobs.models import (
     DeliveryOption,
@@ -205,29 +206,75 @@ def job_post(
     The job starts ``scheduled`` (released ``SCHEDULE_LEAD_TIME_SECONDS`` before
     ``pickup_after``) or ``pending``; its first event and side effects (dispatch on
     commit for a pending job) come from ``job_record_creation`` in the same transaction.
+
+    Payment comes first: the job is priced and validated, the ``authorise`` hook runs
+    outside any transaction (a refusal raises and nothing is saved), and only then is the
+    job saved, so no job is ever dispatched unauthorised. If saving fails after all, the
+    ``abandon`` hook undoes the authorisation. With a key the job's id is derived from
+    (shop, key), so racing retries authorise the same job once.
     """
     if (quote_id is None) == (trip is None):
         raise ValueError("job_post needs exactly one of quote_id and trip")
+    with transaction.atomic():
+        if idempotency_key is not None:
+            _lock_idempotency_key(shop, idempotency_key)
+            existing = _replay(shop, idempotency_key, request_fingerprint)
+            if existing is not None:
+                return existing, False
+        job_pk = (
+            uuid5(_POST_KEY_NAMESPACE, f"{shop.pk}:{idempotency_key}")
+            if idempotency_key is not None
+            else uuid.uuid4()
+        )
+        draft = _job_create(
+            shop=shop, actor=actor, quote_id=quote_id, trip=trip, extras=extras, job_pk=job_pk
+        )
+    if idempotency_key is not None:
+        draft.idempotency_key = idempotency_key
+        draft.request_fingerprint = request_fingerprint
+    hook_run("authorise", job=draft)
+    try:
+        job, created = _job_save(
+            draft, actor=actor, fingerprint=request_fingerprint, render_response=render_response
+        )
+    except BaseException:
+        hook_run("abandon", job_pk=draft.pk)
+        raise
+    if not created and job.pk != draft.pk:
+        hook_run("abandon", job_pk=draft.pk)
+    return job, created
+
+
+# Namespace of the job ids derived from a shop's Idempotency-Key.
+_POST_KEY_NAMESPACE = UUID("6f1c1d0e-58a4-4c55-9a57-1f0d3c0b7a11")
+
+
+def _job_save(
+    draft: Job, *, actor: User, fingerprint: str, render_response: ResponseRenderer | None
+) -> tuple[Job, bool]:
+    """Save the priced, authorised draft unless a racing post with its key won (replay)."""
+    key = draft.idempotency_key
     try:
         with transaction.atomic():
-            if idempotency_key is not None:
-                _lock_idempotency_key(shop, idempotency_key)
-                existing = _replay(shop, idempotency_key, request_fingerprint)
+            if key is not None:
+                _lock_idempotency_key(draft.shop, key)
+                existing = _replay(draft.shop, key, fingerprint)
                 if existing is not None:
                     return existing, False
-            job = _job_create(shop=shop, actor=actor, quote_id=quote_id, trip=trip, extras=extras)
-            job.idempotency_key = idempotency_key
-            job.request_fingerprint = request_fingerprint if idempotency_key else ""
-            job.save(force_insert=True)
-            job_record_creation(job=job, actor=actor)
-            if idempotency_key is not None and render_response is not None:
-                _store_first_response(job, render_response)
-            return job, True
+            if draft.quote_id is not None:
+                quote = Quote.objects.select_for_update().get(pk=draft.quote_id)
+                if Job.objects.filter(quote=quote).exists():
+                    raise QuoteAlreadyUsed(fields={"quote_id": [QuoteAlreadyUsed.default_message]})
+            draft.save(force_insert=True)
+            job_record_creation(job=draft, actor=actor)
+            if key is not None and render_response is not None:
+                _store_first_response(draft, render_response)
+            return draft, True
     except IntegrityError:
         # Only reachable if the advisory lock was bypassed; the constraint still holds.
-        if idempotency_key is None:
+        if key is None:
             raise
-        existing = _replay(shop, idempotency_key, request_fingerprint)
+        existing = _replay(draft.shop, key, fingerprint)
         if existing is None:
             raise
         return existing, False
@@ -240,6 +287,7 @@ def _job_create(
     quote_id: UUID | None,
     trip: TripSpec | None,
     extras: JobExtras,
+    job_pk: UUID,
 ) -> Job:
     """An unsaved job with its price, status, delivery secrets; validation errors raise."""
     delivery = extras.delivery
@@ -284,7 +332,7 @@ def _job_create(
         )
     status_, release_at = _initial_status(priced["pickup_after"], now)
     recipient = extras.recipient
-    job_pk, salt = uuid.uuid4(), new_tracking_salt()
+    salt = new_tracking_salt()
     job = Job(
         id=job_pk,
         tracking_salt=salt,
@@ -361,6 +409,11 @@ def jobs_release_due(*, now: datetime | None = None) -> list[str]:
     released = []
     for pk in due.values_list("pk", flat=True):
         try:
+            hook_run("release", job_pk=pk)
+        except ApplicationError as refused:
+            _job_cancel_unreleasable(pk, reason=refused.code)
+            continue
+        try:
             job_transition(
                 job=pk,
                 to=S.PENDING,
@@ -372,3 +425,19 @@ def jobs_release_due(*, now: datetime | None = None) -> list[str]:
             continue
         released.append(str(pk))
     return released
+
+
+def _job_cancel_unreleasable(pk: UUID, *, reason: str) -> None:
+    """A scheduled job that may not go to dispatch (e.g. its card was declined) is
+    cancelled; the shop hears of it through the usual job update and webhook."""
+    try:
+        job_transition(
+            job=pk,
+            to=S.CANCELLED,
+            actor=None,
+            reason=reason,
+            data={"reason": reason},
+            expected_from=frozenset({S.SCHEDULED}),
+        )
+    except InvalidTransition:
+        return

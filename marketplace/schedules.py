@@ -69,6 +69,24 @@ PERIODIC_TASKS += [
 ]
 
 
+# Payments: money commands re-driven (retries, crashed workers, orphaned authorisations);
+# a daily reconciliation report against Stripe.
+PERIODIC_TASKS += [
+    PeriodicTask(
+        name="payments.sweep",
+        func="payments.tasks.payments_sweep_task",
+        minutes=1,
+        description="Re-drive due and stuck money commands; cancel authorisations left by a crash.",
+    ),
+    PeriodicTask(
+        name="payments.reconcile",
+        func="payments.tasks.payments_reconcile_task",
+        minutes=24 * 60,
+        description="Compare the ledger with Stripe and store the report (admin shows the latest).",
+    ),
+]
+
+
 @transaction.atomic
 def schedules_sync() -> list[str]:
     """Create or update one ``Schedule`` per periodic task (by name); return their names.

@@ -469,6 +469,28 @@ STRIPE_STANDIN = env_bool("STRIPE_STANDIN", False)
 STRIPE_STANDIN_PORT = env_int("STRIPE_STANDIN_PORT", 12111)
 PLATFORM_CURRENCY = env_str("PLATFORM_CURRENCY", "eur").lower()
 
+# --- Payments (ledger, flows) ------------------------------------------------------------
+
+STRIPE_CONNECT_WEBHOOK_SECRET = env_str("STRIPE_CONNECT_WEBHOOK_SECRET")
+# A card hold lasts about 7 days: jobs scheduled further out than this are authorised when
+# they are released to dispatch instead of when they are posted.
+PAYMENT_AUTH_WINDOW_HOURS = env_int("PAYMENT_AUTH_WINDOW_HOURS", 120)
+# The courier's share of a cancellation fee (the rest is platform revenue).
+CANCELLATION_COURIER_SHARE_PERCENT = env_int("CANCELLATION_COURIER_SHARE_PERCENT", 100)
+TIP_WINDOW_DAYS = env_int("TIP_WINDOW_DAYS", 7)
+# Money commands: how often a failing Stripe call is retried, and when a running command
+# whose worker vanished (killed mid-call) is handed to another worker.
+PAYMENT_COMMAND_MAX_ATTEMPTS = env_int("PAYMENT_COMMAND_MAX_ATTEMPTS", 8)
+PAYMENT_COMMAND_STALE_SECONDS = env_int("PAYMENT_COMMAND_STALE_SECONDS", 120)
+# Where Stripe sends a courier back to after (or to restart) Connect onboarding.
+PAYOUTS_ONBOARDING_RETURN_URL = env_str(
+    "PAYOUTS_ONBOARDING_RETURN_URL", "http://localhost:8000/payouts/return"
+)
+PAYOUTS_ONBOARDING_REFRESH_URL = env_str(
+    "PAYOUTS_ONBOARDING_REFRESH_URL", "http://localhost:8000/payouts/refresh"
+)
+PAYOUTS_ACCOUNT_COUNTRY = env_str("PAYOUTS_ACCOUNT_COUNTRY", "DE")
+
 # --- Security: strict unless DEBUG -------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = (

@@ -30,6 +30,7 @@ api_v1 = [
     ),
     path("courier/location/", courier_api.CourierLocationApi.as_view(), name="courier-location"),
     path("", include("jobs.api.urls")),
+    path("", include("payments.api.urls")),
 ]
 
 urlpatterns = [

@@ -33,12 +33,26 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class ShopFactory(factory.django.DjangoModelFactory):
+    """A shop with a usable card (the stand-in's ``pm_card_visa``) unless
+    ``payment_method=False``; pass another test card, e.g. ``"pm_card_chargeDeclined"``."""
+
     class Meta:
         model = Shop
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Shop {n}")
     default_pickup_address = "Alexanderplatz 1, Berlin"
     default_pickup_point = factory.LazyFunction(lambda: Point(13.4132, 52.5219, srid=4326))
+
+    @factory.post_generation
+    def payment_method(shop, create, extracted, **kwargs):
+        if not create or extracted is False:
+            return
+        from payments.billing import shop_payment_method_set
+
+        shop_payment_method_set(
+            shop=shop, actor=None, payment_method_id=extracted or "pm_card_visa"
+        )
 
 
 class ShopUserFactory(UserFactory):

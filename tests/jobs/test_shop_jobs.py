@@ -117,8 +117,8 @@ def test_list_query_count_does_not_grow_with_jobs(shop_client, shop_user) -> Non
     JobFactory(shop=shop_user.shop, status=JobStatus.ASSIGNED, courier=courier)
     with_eleven = queries_for_listing(11)
 
-    # Token lookup (with user, shop, courier joined), count, page.
-    assert with_eleven == with_two == 3
+    # Token lookup (with user, shop, courier joined), count, page, the page's payments.
+    assert with_eleven == with_two == 4
 
 
 def test_staff_see_every_shops_jobs(staff_client, shop_user, other_shop_user) -> None:

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from couriers.models import Vehicle
+from jobs.hooks import job_output_extras
 from jobs.models import Job, JobStatus
 from jobs.tracking.tokens import job_tracking_token, job_tracking_url
 from marketplace.api.fields import LatLngField
@@ -111,6 +112,18 @@ class QuoteOutputSerializer(TripOutputSerializer):
     )
 
 
+class JobPaymentOutputSerializer(serializers.Serializer):
+    """The job's payment, filled in by the payments app (amounts in minor units)."""
+
+    status = serializers.CharField(
+        help_text="awaiting_authorisation, authorised, capturing, captured, cancelling or canceled."
+    )
+    authorised_minor = serializers.IntegerField()
+    captured_minor = serializers.IntegerField()
+    refunded_minor = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
 class JobOutputSerializer(TripOutputSerializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=JobStatus.choices)
@@ -125,12 +138,28 @@ class JobOutputSerializer(TripOutputSerializer):
     release_at = serializers.DateTimeField(allow_null=True)
     tracking_token = serializers.SerializerMethodField()
     tracking_url = serializers.SerializerMethodField()
+    payment = serializers.SerializerMethodField(
+        help_text="What the job's payment did so far; null when no payment is attached."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     assigned_at = serializers.DateTimeField(allow_null=True)
     picked_up_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(JobPaymentOutputSerializer(allow_null=True))
+    def get_payment(self, job: Job) -> dict[str, Any] | None:
+        return self._extras_for(job).get("payment")
+
+    def _extras_for(self, job: Job) -> dict[str, Any]:
+        """Fields other apps add (jobs.hooks job_output), fetched once for a whole page."""
+        cache = self.context.setdefault("_job_output_extras", {})
+        if job.pk not in cache:
+            page = getattr(self.parent, "instance", None) if self.parent is not None else None
+            jobs = list(page) if isinstance(page, list | tuple) else [job]
+            cache.update(job_output_extras(other.pk for other in jobs))
+        return cache.get(job.pk, {})
 
     def get_tracking_token(self, job: Job) -> str | None:
         """The recipient's link token (null only after a SECRET_KEY change: rotate it)."""

@@ -1,0 +1,30 @@
+"""Routes of the payments API (mounted under /api/v1/)."""
+
+from django.urls import path
+
+from payments.api import views
+
+urlpatterns = [
+    path(
+        "payments/shop/setup-intent/", views.ShopSetupIntentApi.as_view(), name="shop-setup-intent"
+    ),
+    path(
+        "payments/shop/payment-method/",
+        views.ShopPaymentMethodApi.as_view(),
+        name="shop-payment-method",
+    ),
+    path("jobs/<uuid:pk>/tip/", views.JobTipApi.as_view(), name="job-tip"),
+    path(
+        "courier/payouts/onboarding/",
+        views.CourierPayoutOnboardingApi.as_view(),
+        name="courier-payouts-onboarding",
+    ),
+    path("courier/payouts/", views.CourierPayoutsApi.as_view(), name="courier-payouts"),
+    path("courier/earnings/", views.CourierEarningsApi.as_view(), name="courier-earnings"),
+    path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
+    path(
+        "payments/stripe/connect-webhook/",
+        views.StripeConnectWebhookApi.as_view(),
+        name="stripe-connect-webhook",
+    ),
+]

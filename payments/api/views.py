@@ -1,0 +1,293 @@
+"""Thin views over the payments services: parse, call one service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.api.permissions import IsCourier, IsShop
+from payments.billing import job_tip, shop_payment_method_set, shop_setup_intent_create
+from payments.models import CourierPayoutAccount, ShopBilling, Transfer
+from payments.payouts import courier_onboarding_link
+from payments.selectors import courier_earnings
+from payments.webhooks import stripe_event_receive
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Rendered as the shared ``Error`` component."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField()
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+CARD_ERRORS = {
+    402: _error(
+        "`payment_method_required` (no card saved), `payment_declined`, or "
+        "`payment_authentication_required` (the card needs the cardholder; use another)."
+    ),
+    503: _error("`payment_unavailable`: Stripe did not answer; repeat the request."),
+}
+
+
+class CardOutputSerializer(serializers.Serializer):
+    payment_method = serializers.CharField(source="payment_method_id", allow_null=True)
+    brand = serializers.CharField(source="card_brand", allow_null=True)
+    last4 = serializers.CharField(source="card_last4", allow_null=True)
+    exp_month = serializers.IntegerField(source="card_exp_month", allow_null=True)
+    exp_year = serializers.IntegerField(source="card_exp_year", allow_null=True)
+    customer_id = serializers.CharField(allow_null=True)
+
+
+def _card(billing: ShopBilling | None) -> dict[str, Any]:
+    if billing is None or not billing.payment_method_id:
+        return {
+            "payment_method": None,
+            "brand": None,
+            "last4": None,
+            "exp_month": None,
+            "exp_year": None,
+            "customer_id": billing.customer_id if billing else None,
+        }
+    return CardOutputSerializer(billing).data
+
+
+class ShopSetupIntentApi(APIView):
+    """A SetupIntent for a front end to save a card with Stripe.js."""
+
+    permission_classes = [IsShop]
+
+    class OutputSerializer(serializers.Serializer):
+        client_secret = serializers.CharField()
+        customer_id = serializers.CharField()
+        setup_intent_id = serializers.CharField()
+
+    @extend_schema(
+        request=None,
+        responses={201: OutputSerializer, 503: CARD_ERRORS[503]},
+        tags=["payments"],
+    )
+    def post(self, request: Request) -> Response:
+        result = shop_setup_intent_create(shop=request.user.shop, actor=request.user)
+        body = {
+            "client_secret": result.client_secret,
+            "customer_id": result.customer_id,
+            "setup_intent_id": result.id,
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class ShopPaymentMethodApi(APIView):
+    """The shop's default card: show it (brand, last four) or replace it."""
+
+    permission_classes = [IsShop]
+
+    class InputSerializer(serializers.Serializer):
+        payment_method = serializers.RegexField(r"^pm_[A-Za-z0-9_]+$", max_length=255)
+
+    @extend_schema(responses={200: CardOutputSerializer}, tags=["payments"])
+    def get(self, request: Request) -> Response:
+        return Response(_card(ShopBilling.objects.filter(shop=request.user.shop).first()))
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: CardOutputSerializer,
+            400: _error("`invalid_payment_method`: Stripe did not accept it."),
+            503: CARD_ERRORS[503],
+        },
+        tags=["payments"],
+    )
+    def put(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        billing = shop_payment_method_set(
+            shop=request.user.shop,
+            actor=request.user,
+            payment_method_id=data.validated_data["payment_method"],
+        )
+        return Response(_card(billing))
+
+
+class JobTipApi(APIView):
+    """Tip the courier of a delivered job, once, within TIP_WINDOW_DAYS; all goes to them."""
+
+    permission_classes = [IsShop]
+
+    class InputSerializer(serializers.Serializer):
+        amount_minor = serializers.IntegerField(min_value=1, max_value=100_000_00)
+
+    class OutputSerializer(serializers.Serializer):
+        job_id = serializers.UUIDField()
+        amount_minor = serializers.IntegerField()
+        currency = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            404: _error("`not_found`: no such job of this shop."),
+            409: _error("`tip_not_allowed`: not delivered, already tipped, or too late."),
+            **CARD_ERRORS,
+        },
+        tags=["payments"],
+    )
+    def post(self, request: Request, pk: Any) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tip = job_tip(
+            shop=request.user.shop,
+            actor=request.user,
+            job_pk=pk,
+            amount_minor=data.validated_data["amount_minor"],
+        )
+        return Response(self.OutputSerializer(tip).data, status=status.HTTP_201_CREATED)
+
+
+class PayoutAccountOutputSerializer(serializers.Serializer):
+    account_id = serializers.CharField()
+    payouts_enabled = serializers.BooleanField()
+    charges_enabled = serializers.BooleanField()
+    details_submitted = serializers.BooleanField()
+    requirements_due = serializers.ListField(child=serializers.CharField())
+
+
+class CourierPayoutOnboardingApi(APIView):
+    """Create the courier's Stripe Express account (once) and a fresh onboarding link."""
+
+    permission_classes = [IsCourier]
+
+    class OutputSerializer(serializers.Serializer):
+        url = serializers.URLField(help_text="Single use; ask again for a new one.")
+        account = PayoutAccountOutputSerializer()
+
+    @extend_schema(
+        request=None,
+        responses={200: OutputSerializer, 503: CARD_ERRORS[503]},
+        tags=["courier payouts"],
+    )
+    def post(self, request: Request) -> Response:
+        account, url = courier_onboarding_link(courier=request.user.courier)
+        return Response(self.OutputSerializer({"url": url, "account": account}).data)
+
+
+class CourierPayoutsApi(APIView):
+    """The courier's payout account state and their transfers, newest first."""
+
+    permission_classes = [IsCourier]
+
+    class TransferOutputSerializer(serializers.Serializer):
+        job_id = serializers.UUIDField()
+        kind = serializers.CharField()
+        amount_minor = serializers.IntegerField()
+        currency = serializers.CharField()
+        state = serializers.CharField(
+            help_text="held (payouts not enabled yet), pending, paid, failed."
+        )
+        transfer_id = serializers.CharField(source="stripe_transfer_id", allow_null=True)
+        amount_reversed_minor = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+
+    class OutputSerializer(serializers.Serializer):
+        account = PayoutAccountOutputSerializer(allow_null=True)
+        transfers = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(responses={200: OutputSerializer}, tags=["courier payouts"])
+    def get(self, request: Request) -> Response:
+        courier = request.user.courier
+        account = CourierPayoutAccount.objects.filter(courier=courier).first()
+        transfers = Transfer.objects.filter(courier=courier).order_by("-created_at")[:200]
+        return Response(
+            {
+                "account": PayoutAccountOutputSerializer(account).data if account else None,
+                "transfers": self.TransferOutputSerializer(transfers, many=True).data,
+            }
+        )
+
+
+class CourierEarningsApi(APIView):
+    """Per job: earned, transferred, adjustments, the transfers and the money timeline."""
+
+    permission_classes = [IsCourier]
+
+    class FilterSerializer(serializers.Serializer):
+        date_from = serializers.DateField(required=False)
+        date_to = serializers.DateField(required=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", str, description="First day (YYYY-MM-DD), inclusive."),
+            OpenApiParameter("to", str, description="Last day (YYYY-MM-DD), inclusive."),
+        ],
+        responses={200: OpenApiResponse(description="owed, transferred (per currency), jobs")},
+        tags=["courier payouts"],
+    )
+    def get(self, request: Request) -> Response:
+        query = {}
+        for name, key in (("from", "date_from"), ("to", "date_to")):
+            if name in request.query_params:
+                query[key] = request.query_params[name]
+        data = self.FilterSerializer(data=query)
+        data.is_valid(raise_exception=True)
+        return Response(courier_earnings(courier_id=request.user.courier.pk, **data.validated_data))
+
+
+class _StripeWebhookApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    connect = False
+
+    class OutputSerializer(serializers.Serializer):
+        received = serializers.BooleanField()
+        duplicate = serializers.BooleanField()
+
+    def post(self, request: Request) -> Response:
+        _, created = stripe_event_receive(
+            payload=request.body,
+            signature_header=request.headers.get("Stripe-Signature", ""),
+            connect=self.connect,
+        )
+        return Response({"received": True, "duplicate": not created})
+
+
+class StripeWebhookApi(_StripeWebhookApi):
+    """Platform events from Stripe, verified with STRIPE_WEBHOOK_SECRET (300 s tolerance)."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: _StripeWebhookApi.OutputSerializer,
+            400: _error("`invalid_signature`: bad, missing or stale Stripe-Signature."),
+        },
+        tags=["stripe"],
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class StripeConnectWebhookApi(_StripeWebhookApi):
+    """Connected-account events, verified with STRIPE_CONNECT_WEBHOOK_SECRET."""
+
+    connect = True
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: _StripeWebhookApi.OutputSerializer,
+            400: _error("`invalid_signature`: bad, missing or stale Stripe-Signature."),
+        },
+        tags=["stripe"],
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
