@@ -135,6 +135,12 @@ def test_dev_run_without_a_key_starts_the_standin_and_stops_it() -> None:
             assert process.wait(timeout=40) is not None
             assert wait_for(lambda: _get_json(f"{standin_base}/_standin/health") is None, 10)
         finally:
+            # SIGTERM first: the worker runs in its own session, and only ./dev run's trap
+            # stops it; a SIGKILL to the group would leave it running.
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
