@@ -74,6 +74,20 @@ def payment_intent_create(store: Store, call: Call) -> dict[str, Any]:
     customer = p.str("customer")
     if customer is not None:
         store.get("customer", customer, param="customer")
+    confirm, off_session = p.bool("confirm"), p.bool("off_session")
+    # Everything is checked before the intent exists: a refused request leaves nothing.
+    method = None
+    if p.has("payment_method"):
+        method = resolve_payment_method(
+            store, p.str("payment_method") or "", param="payment_method"
+        )
+        if method["customer"] not in (None, customer):
+            raise StripeFailure(
+                400,
+                "The provided PaymentMethod belongs to another customer.",
+                code="payment_method_unexpected_state",
+                param="payment_method",
+            )
     intent_id = new_id("pi_")
     intent = store.add(
         "payment_intent",
@@ -102,21 +116,11 @@ def payment_intent_create(store: Store, call: Call) -> dict[str, Any]:
         },
     )
     store.emit("payment_intent.created", intent)
-    if p.has("payment_method"):
-        method = resolve_payment_method(
-            store, p.str("payment_method") or "", param="payment_method"
-        )
-        if method["customer"] not in (None, customer):
-            raise StripeFailure(
-                400,
-                "The provided PaymentMethod belongs to another customer.",
-                code="payment_method_unexpected_state",
-                param="payment_method",
-            )
+    if method is not None:
         intent["payment_method"] = method["id"]
         intent["status"] = "requires_confirmation"
-    if p.bool("confirm"):
-        _confirm(store, intent, off_session=p.bool("off_session"), expand=call.params.expand())
+    if confirm:
+        _confirm(store, intent, off_session=off_session, expand=call.params.expand())
     return intent
 
 

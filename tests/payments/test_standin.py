@@ -527,3 +527,35 @@ def test_reset_forgets_everything(standin: StandinServer, gateway: StripeGateway
     # The keys are free again.
     customer = gateway.customer_create(email="new@b.c", metadata={}, idempotency_key="reset")
     assert list(standin.store.objects["customer"]) == [customer]
+
+
+def test_a_refused_payment_intent_leaves_nothing_behind(
+    standin: StandinServer, gateway: StripeGateway
+) -> None:
+    owner = gateway.customer_create(email="a@b.c", metadata={}, idempotency_key="owner")
+    other = gateway.customer_create(email="o@b.c", metadata={}, idempotency_key="other")
+    card = gateway.payment_method_attach(customer_id=owner, payment_method_id="pm_card_visa")
+    with pytest.raises(GatewayError) as caught:
+        gateway.payment_intent_authorise(
+            amount_minor=1000,
+            currency="eur",
+            customer_id=other,
+            payment_method_id=card.payment_method_id,
+            transfer_group="job_x",
+            metadata={},
+            idempotency_key="x:authorise",
+        )
+    assert (caught.value.http_status, caught.value.param) == (400, "payment_method")
+    with pytest.raises(GatewayError) as caught:
+        gateway.payment_intent_authorise(
+            amount_minor=49,
+            currency="eur",
+            customer_id=owner,
+            payment_method_id=card.payment_method_id,
+            transfer_group="job_x",
+            metadata={},
+            idempotency_key="y:authorise",
+        )
+    assert caught.value.stripe_code == "amount_too_small"
+    assert standin.store.objects["payment_intent"] == {}
+    assert standin.store.objects["charge"] == {}
