@@ -11,20 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.tracking.api import ErrorSerializer  # the schema's one Error component
 from marketplace.api.permissions import IsCourier, IsShop
 from payments.billing import job_tip, shop_payment_method_set, shop_setup_intent_create
 from payments.models import CourierPayoutAccount, ShopBilling, Transfer
 from payments.payouts import courier_onboarding_link
 from payments.selectors import courier_earnings
 from payments.webhooks import stripe_event_receive
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Rendered as the shared ``Error`` component."""
-
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField()
 
 
 def _error(description: str) -> OpenApiResponse:
