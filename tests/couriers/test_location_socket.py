@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
+from couriers import consumers
 from couriers.ingest import location_buffer
 from couriers.models import Courier, CourierStatus, LocationPing
 from couriers.services import courier_set_availability, couriers_mark_stale_offline
@@ -298,4 +299,35 @@ async def test_a_late_release_of_an_earlier_job_does_not_stop_tracking_the_curre
 
     message = await asyncio.wait_for(layer.receive(channel), timeout=5)
     assert message["payload"]["job_id"] == str(job.pk)
+    await communicator.disconnect()
+
+
+async def test_pings_and_job_changes_never_reread_the_couriers_state(monkeypatch) -> None:
+    """The socket reads the courier's state once at connect; later it learns from messages."""
+    reads: list[int] = []
+    real_read = consumers.courier_live_state
+
+    def counting_read(**kwargs: Any) -> Any:
+        reads.append(kwargs["courier_pk"])
+        return real_read(**kwargs)
+
+    monkeypatch.setattr(consumers, "courier_live_state", counting_read)
+    courier = await database_sync_to_async(online_courier)()
+    job = await database_sync_to_async(JobFactory)()
+    layer, channel = await listen(job_group(job.pk))
+    communicator = await connect(courier)
+
+    for ago in (5, 4, 3):
+        await communicator.send_json_to({"type": "location", **fix(52.52, 13.4, ago=ago)})
+    await database_sync_to_async(job_transition)(
+        job=job.pk, to=JobStatus.ASSIGNED, courier=courier, actor=None
+    )
+    assert (await communicator.receive_json_from(timeout=5))["status"] == "assigned"
+    await asyncio.wait_for(layer.receive(channel), timeout=5)  # the tracker's job_update
+    await communicator.send_json_to({"type": "location", **fix(52.5201, 13.4, ago=1)})
+    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+
+    assert message["payload"]["type"] == "courier_location"
+    assert reads == [courier.pk]
+    assert len(await stored(communicator)) == 4
     await communicator.disconnect()
