@@ -1,0 +1,1 @@
+"""Tests of the project and its shared ground."""
