@@ -1,7 +1,7 @@
-"""The two hooks through which couriers reaches the app above it without importing it.
+"""The hooks through which couriers reaches the app above it without importing it.
 
-Apps depend one way: ``jobs`` imports ``couriers``, never the reverse. Two facts cross the
-line upwards, and ``jobs`` plugs them in from ``JobsConfig.ready()``:
+Apps depend one way: ``jobs`` imports ``couriers``, never the reverse. Three facts cross
+the line upwards, and ``jobs`` plugs them in from ``JobsConfig.ready()``:
 
 - **active job** (one provider): which job a courier holds right now. Going online as
   ``busy``, refusing to go offline, and the courier socket's job tracking at connect ask
@@ -9,6 +9,10 @@ line upwards, and ``jobs`` plugs them in from ``JobsConfig.ready()``:
 - **went offline** (any number of subscribers): called with the pks of couriers who just
   went offline, by choice or gone stale, after that change committed. ``jobs`` withdraws
   their open offers so those jobs move on at once.
+- **position shown** (any number of subscribers): called with a job's pk and the
+  courier's newest shown fix, once per TRACKING_BROADCAST_INTERVAL_SECONDS per job (the
+  throttle already passed). ``jobs`` sends the recipient and the shop what each may see,
+  with a fresh ETA. Blocking: the socket calls it off the event loop.
 
 Assignments reach couriers the other way round: ``jobs`` calls ``courier_job_assign`` and
 ``courier_job_release`` in ``couriers.services``.
@@ -21,9 +25,11 @@ from uuid import UUID
 
 ActiveJobProvider = Callable[[int], UUID | None]
 OfflineSubscriber = Callable[[Sequence[int]], None]
+PositionSubscriber = Callable[..., object]
 
 _active_job_provider: ActiveJobProvider | None = None
 _offline_subscribers: list[OfflineSubscriber] = []
+_position_subscribers: list[PositionSubscriber] = []
 
 
 def active_job_provider_set(provider: ActiveJobProvider | None) -> None:
@@ -51,3 +57,15 @@ def couriers_went_offline(*, courier_pks: Sequence[int]) -> None:
         return
     for subscriber in list(_offline_subscribers):
         subscriber(list(courier_pks))
+
+
+def position_subscribe(subscriber: PositionSubscriber) -> None:
+    """Call ``subscriber(job_pk=, ping=)`` with each throttled shown fix (once per function)."""
+    if subscriber not in _position_subscribers:
+        _position_subscribers.append(subscriber)
+
+
+def position_shown(*, job_pk: object, ping: object) -> None:
+    """Tell every position subscriber about ``ping`` (an ``AcceptedPing``) for ``job_pk``."""
+    for subscriber in list(_position_subscribers):
+        subscriber(job_pk=job_pk, ping=ping)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import DecimalField, ExpressionWrapper, F
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -259,6 +260,7 @@ def tracking_broadcast(*, job_pk: object, pings: Sequence[AcceptedPing]) -> bool
     if ping is None or not tracking_broadcast_claim(job_pk=job_pk):
         return False
     broadcast_now([job_group(job_pk)], tracking_payload(job_pk=job_pk, ping=ping))
+    hooks.position_shown(job_pk=job_pk, ping=ping)
     return True
 
 
@@ -269,10 +271,12 @@ class TrackingGate:
     trip that the claim would refuse anyway.
     """
 
-    __slots__ = ("last_claim_at",)
+    __slots__ = ("last_claim_at", "publishing")
 
     def __init__(self) -> None:
         self.last_claim_at = float("-inf")
+        # The position hook's run for this socket, if one is still going.
+        self.publishing: asyncio.Task | None = None
 
     def is_open(self) -> bool:
         now = time.monotonic()
@@ -283,6 +287,15 @@ class TrackingGate:
 
 
 _claim_off_loop = sync_to_async(tracking_broadcast_claim, thread_sensitive=False)
+def _position_shown_in_worker(*, job_pk: object, ping: AcceptedPing) -> None:
+    """The position hook on a worker thread, which gives its database connection back."""
+    try:
+        hooks.position_shown(job_pk=job_pk, ping=ping)
+    finally:
+        close_old_connections()
+
+
+_position_shown_off_loop = sync_to_async(_position_shown_in_worker, thread_sensitive=False)
 
 
 async def tracking_broadcast_async(
@@ -294,6 +307,10 @@ async def tracking_broadcast_async(
         return False
     payload = tracking_payload(job_pk=job_pk, ping=ping)
     await get_channel_layer().group_send(job_group(job_pk), group_message(payload))
+    # In the background, one run per socket at a time: the hook reads the database and
+    # may ask a routing engine, and the courier's next frames must not wait for that.
+    if gate.publishing is None or gate.publishing.done():
+        gate.publishing = asyncio.ensure_future(_position_shown_off_loop(job_pk=job_pk, ping=ping))
     return True
 
 

@@ -12,12 +12,14 @@ courier holds the job). Every send is best effort, like all broadcasts.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from django.contrib.gis.geos import Point
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from jobs.models import EventKind, Job, JobEvent
 from jobs.tracking import privacy
@@ -25,6 +27,7 @@ from jobs.tracking.eta import Fix, job_eta
 from marketplace.realtime.broadcast import send_now
 from marketplace.realtime.groups import shop_group, track_group
 
+logger = logging.getLogger(__name__)
 REVOKE = "tracking.revoke"
 
 
@@ -107,3 +110,23 @@ def tracking_position_publish(
         messages.append((track_group(job.pk), {"type": "eta", "eta": eta, "warnings": warnings}))
     send_now(messages)
     return messages
+
+
+def tracking_position_shown(*, job_pk: object, ping: Any) -> None:
+    """The couriers app's position hook: publish one throttled shown fix (``AcceptedPing``).
+
+    A failure here must never reach the courier's ingestion, so it is logged and dropped.
+    """
+    fix = ping.fix
+    try:
+        tracking_position_publish(
+            job_pk=job_pk,
+            lat=fix.lat,
+            lng=fix.lng,
+            heading=fix.heading,
+            speed_mps=fix.speed_mps,
+            recorded_at=fix.recorded_at,
+            is_trusted=ping.is_trusted,
+        )
+    except (DatabaseError, OSError, RedisError):
+        logger.exception("tracking position for job %s not published", job_pk)
