@@ -287,6 +287,8 @@ class TrackingGate:
 
 
 _claim_off_loop = sync_to_async(tracking_broadcast_claim, thread_sensitive=False)
+
+
 def _position_shown_in_worker(*, job_pk: object, ping: AcceptedPing) -> None:
     """The position hook on a worker thread, which gives its database connection back."""
     try:
