@@ -279,6 +279,20 @@ section_redis() {
   summary redis "$url — Redis $v"
 }
 
+# Headless Chromium for the tracking page's browser tests (Debian's package; the tests
+# drive it through playwright's Python API, never a downloaded browser build).
+section_browser() {
+  local bin
+  for bin in chromium chromium-browser; do have "$bin" && break; done
+  if ! have "$bin"; then
+    ensure_pkgs chromium
+    have chromium || die "the chromium package installed but no chromium command is on PATH — run: apt-get install --reinstall chromium"
+    bin=chromium
+  fi
+  say "Chromium: $(command -v "$bin") — ok"
+  summary browser "$("$bin" --version 2>/dev/null | head -1 || echo "$bin")"
+}
+
 # --- main ------------------------------------------------------------------------------
 # Each section runs in its own subshell with errexit on; a failure stops the run
 # (with --check the other sections are still checked, then the script exits 1).
@@ -287,7 +301,7 @@ section_redis() {
 exec 9>"${TMPDIR:-/tmp}/marketplace-services.$EUID.lock"
 flock -w 600 9 || die "another scripts/services.sh run holds the lock"
 failed=()
-for section in libs db redis; do
+for section in libs db redis browser; do
   set +e; (set -e; "section_$section"); rc=$?; set -e
   if ((rc != 0)); then
     ((CHECK)) || exit "$rc"

@@ -91,9 +91,15 @@ def _stop(process: subprocess.Popen[bytes]) -> bool:
 
 @contextmanager
 def running_server(
-    *, database: Mapping[str, Any], max_body_bytes: int, host: str = "127.0.0.1"
+    *,
+    database: Mapping[str, Any],
+    max_body_bytes: int,
+    host: str = "127.0.0.1",
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[ServerInfo]:
     """Start uvicorn on a free port against ``database``; stop it on exit.
+
+    ``extra_env`` adds or overrides settings for this server process only.
 
     Raises RuntimeError, with the server's output, if ``/healthz`` does not answer in time.
     """
@@ -104,6 +110,7 @@ def running_server(
         "DATABASE_URL": database_url(database),
         "MAX_REQUEST_BODY_BYTES": str(max_body_bytes),
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     command = [
         sys.executable,
