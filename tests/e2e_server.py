@@ -110,6 +110,8 @@ def running_server(
         "DATABASE_URL": database_url(database),
         "MAX_REQUEST_BODY_BYTES": str(max_body_bytes),
         "PYTHONUNBUFFERED": "1",
+        # Links the server hands out (tracking pages, proof photos) point at itself.
+        "PUBLIC_BASE_URL": f"http://{host}:{port}",
         **(extra_env or {}),
     }
     command = [

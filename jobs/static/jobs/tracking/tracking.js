@@ -95,8 +95,10 @@
       bounds.push([p.lat, p.lng]);
       if (markers[kind]) { markers[kind].setLatLng([p.lat, p.lng]); }
       else {
+        var colour = { pickup: "#2e7d32", dropoff: "#c62828", courier: "#0b63c5" }[kind];
         markers[kind] = L.circleMarker([p.lat, p.lng], {
-          radius: kind === "courier" ? 9 : 7, className: "marker-" + kind, weight: 2
+          radius: kind === "courier" ? 9 : 7, className: "marker-" + kind, weight: 2,
+          color: "#ffffff", fillColor: colour, fillOpacity: 0.95
         }).addTo(map).bindTooltip(labels[kind]);
       }
       if (kind === "courier") { show(field("courier-legend"), true); }
