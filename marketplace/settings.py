@@ -518,6 +518,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {"client_errors_at_info": {"()": "marketplace.log_filters.ClientErrorsAtInfo"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"django.request": {"filters": ["client_errors_at_info"]}},
+    "loggers": {
+        "django.request": {"filters": ["client_errors_at_info"]},
+        # stripe-python logs two INFO lines per request; its errors reach us as exceptions.
+        "stripe": {"level": env_str("STRIPE_LOG_LEVEL", "WARNING")},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
