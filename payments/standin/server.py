@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Store, Call], dict[str, Any]]
 _ID = r"([A-Za-z0-9_]+)"
+IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(f"^{pattern}$"), handler)
@@ -197,6 +198,8 @@ class StandinServer:
             fingerprint = json.dumps([method, path, params], sort_keys=True)
             scope = (f"{key}|{account or ''}", idempotency_key or "")
             saved = self.store.idempotency.get(scope) if idempotency_key else None
+            if saved is not None and saved["at"] < self.store.now() - IDEMPOTENCY_KEY_TTL_SECONDS:
+                saved = None  # Stripe forgets a key after 24 hours.
             if saved is not None:
                 if saved["fingerprint"] != fingerprint:
                     raise StripeFailure(
@@ -232,6 +235,7 @@ class StandinServer:
                     "status": status,
                     "body": body,
                     "request_id": request_id,
+                    "at": self.store.now(),
                 }
             if fault is not None:
                 raise _fault_failure(fault)

@@ -559,3 +559,17 @@ def test_a_refused_payment_intent_leaves_nothing_behind(
     assert caught.value.stripe_code == "amount_too_small"
     assert standin.store.objects["payment_intent"] == {}
     assert standin.store.objects["charge"] == {}
+
+
+def test_an_idempotency_key_is_forgotten_after_24_hours(standin: StandinServer) -> None:
+    headers = {"Idempotency-Key": "k-old"}
+    first = call(standin, "POST", "/v1/customers", {"email": "a@b.c"}, headers=headers)
+    helper(standin, "/_standin/clock", {"advance_seconds": 24 * 3600 - 10})
+    assert (
+        call(standin, "POST", "/v1/customers", {"email": "a@b.c"}, headers=headers)[1] == first[1]
+    )
+    helper(standin, "/_standin/clock", {"advance_seconds": 11})
+    later = call(standin, "POST", "/v1/customers", {"email": "x@b.c"}, headers=headers)
+    assert later[0] == 200
+    assert later[1]["id"] != first[1]["id"]
+    assert len(standin.store.objects["customer"]) == 2
