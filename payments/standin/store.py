@@ -12,7 +12,8 @@ from typing import Any
 
 from payments.standin.forms import Params, StripeFailure
 
-API_VERSION = "2026-09-30.clover"
+# The version stripe-python 16.1.0 pins (requests send it as Stripe-Version).
+API_VERSION = "2026-10-28.endive"
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 PREFIXES = {
