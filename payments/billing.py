@@ -20,6 +20,7 @@ from payments.errors import (
     PaymentMethodRequired,
     PaymentUnavailable,
     TipNotAllowed,
+    TipTooSmall,
 )
 from payments.flows import fee_post, transfer_owe
 from payments.gateway import (
@@ -90,6 +91,10 @@ def shop_payment_method_set(
     return billing
 
 
+# Stripe's smallest charge in EUR/USD/GBP-like currencies (minor units).
+MINIMUM_CHARGE_MINOR = 50
+
+
 def job_tip(*, shop: Shop, actor: User, job_pk: UUID, amount_minor: int) -> Tip:
     """Tip the courier of a delivered job (once, within ``TIP_WINDOW_DAYS``): its own
     automatic-capture PaymentIntent, all of it owed to the courier.
@@ -100,6 +105,13 @@ def job_tip(*, shop: Shop, actor: User, job_pk: UUID, amount_minor: int) -> Tip:
     job = Job.objects.filter(pk=job_pk, shop=shop).first()
     if job is None:
         raise NotFoundError("No such job.")
+    if amount_minor < MINIMUM_CHARGE_MINOR:
+        message = (
+            f"A tip is at least {MINIMUM_CHARGE_MINOR} minor units (Stripe's smallest charge)."
+        )
+        raise TipTooSmall(
+            f"Invalid input. amount_minor: {message}", fields={"amount_minor": [message]}
+        )
     window = timedelta(days=settings.TIP_WINDOW_DAYS)
     if job.status != JobStatus.DELIVERED or job.delivered_at < timezone.now() - window:
         raise TipNotAllowed(

@@ -45,3 +45,8 @@ class TipNotAllowed(ConflictError):
 class InvalidPaymentMethod(ApplicationError):
     code = "invalid_payment_method"
     default_message = "Stripe did not accept this payment method."
+
+
+class TipTooSmall(ApplicationError):
+    code = "validation_error"
+    default_message = "The tip is below Stripe's smallest charge."

@@ -330,3 +330,18 @@ def test_a_decline_at_release_cancels_the_job(standin, zone) -> None:
     event = job.events.order_by("-seq").first()
     assert (event.reason, event.to_status) == ("payment_declined", "cancelled")
     assert JobPayment.objects.get(job_id=job_id).status == "declined"
+
+
+def test_a_tip_below_stripes_minimum_charge_is_a_400_and_charges_nothing(standin, shop) -> None:
+    client = client_for(shop)
+    job_id = post_job(client).json()["id"]
+    walk(job_id, S.DELIVERED, courier=CourierFactory())
+    drain()
+
+    response = client.post(f"/api/v1/jobs/{job_id}/tip/", {"amount_minor": 49}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["fields"]) == ["amount_minor"]
+    assert Tip.objects.count() == 0
+    assert len(standin_objects(standin, "payment_intent")) == 1

@@ -103,7 +103,7 @@ def books() -> Books:
 @given(
     outcome=st.sampled_from(sorted(PATHS)),
     tip=st.integers(min_value=0, max_value=300),
-    late_tip=st.integers(min_value=0, max_value=400),
+    late_tip=st.one_of(st.just(0), st.integers(min_value=50, max_value=400)),
     return_percent=st.integers(min_value=0, max_value=100),
     payouts=st.sampled_from(["before", "after", "never"]),
 )
