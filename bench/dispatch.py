@@ -1,7 +1,7 @@
 """Dispatch throughput: jobs posted, offered and accepted per second, couriers racing.
 
 Run: .venv/bin/python -m bench.dispatch [--couriers 10000] [--jobs 2000] [--posters 2]
-     [--racers 4] [--mode broadcast] [--broadcast-size 5]
+     [--racers 4] [--mode broadcast] [--broadcast-size 5] [--payments]
 
 Bench database only (see bench/common.py). Loads ``--couriers`` available couriers over
 the city box, then runs, all at once against the real database:
@@ -13,6 +13,10 @@ the city box, then runs, all at once against the real database:
   racers): they poll their couriers' open offers and accept every one at once through
   ``offer_accept``. In broadcast mode the couriers offered one job sit in different
   processes, so they race for it; the losers get ``offer_no_longer_available``.
+
+With ``--payments`` each post first authorises the job's payment as ``job_post`` does (the
+payments hook: a manual-capture PaymentIntent at a loopback Stripe stand-in started by the
+bench, and the job's payment row); run once with and once without to see its cost.
 
 At the end it checks that nothing was double-assigned: no courier with two active jobs,
 no job with two accepted offers, every assigned job's courier holds its accepted offer,
@@ -36,11 +40,15 @@ POLL_SECONDS = 0.02
 def _reset_connections() -> None:
     from django.db import connections
 
+    from payments.gateway.stripe_gateway import _gateway_for
+
     for connection in connections.all(initialized_only=True):
         connection.close()
+    # A forked process must not share the parent's HTTP connections to Stripe.
+    _gateway_for.cache_clear()
 
 
-def prepare(couriers: int) -> tuple[int, int]:
+def prepare(couriers: int, *, payments: bool) -> tuple[int, int]:
     """Fresh couriers, one shop and one zone over the city box; returns (shop, zone) ids."""
     from django.contrib.gis.geos import MultiPolygon, Polygon
     from django.db import connection
@@ -51,7 +59,7 @@ def prepare(couriers: int) -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE jobs_offer, jobs_jobevent, jobs_webhookdelivery, jobs_job, "
-            "django_q_schedule CASCADE"
+            "payments_jobpayment, payments_shopbilling, django_q_schedule CASCADE"
         )
     common.truncate_couriers()
     common.bulk_load_couriers(couriers)
@@ -63,52 +71,61 @@ def prepare(couriers: int) -> tuple[int, int]:
         defaults={"area": MultiPolygon(Polygon.from_bbox(common.CITY_BOX), srid=4326)},
     )
     shop, _ = Shop.objects.get_or_create(name="bench shop")
+    if payments:
+        from payments.billing import shop_payment_method_set
+
+        shop_payment_method_set(shop=shop, actor=None, payment_method_id="pm_card_visa")
     return shop.pk, zone.pk
 
 
-def post_and_dispatch(args: tuple[int, int, int, int, int]) -> dict[str, Any]:
+def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, Any]:
     """One poster: post ``count`` jobs and run each one's dispatch pass."""
-    index, count, shop_pk, zone_pk, seed = args
+    index, count, shop_pk, zone_pk, seed, payments = args
     _reset_connections()
     from django.contrib.gis.geos import Point
     from django.db import transaction
 
     from jobs.dispatch import dispatch_job
+    from jobs.hooks import hook_run
     from jobs.lifecycle import job_record_creation
     from jobs.models import Job, new_tracking_salt
     from jobs.tracking.tokens import tracking_hash_for
 
     west, south, east, north = common.CITY_BOX
     rng = random.Random(seed + index)
-    post_ms, dispatch_ms, offers, outcomes = [], [], 0, {}
+    post_ms, dispatch_ms, authorise_ms, offers, outcomes = [], [], [], 0, {}
     for _ in range(count):
         lng = rng.uniform(west + 0.075, east - 0.075)
         lat = rng.uniform(south + 0.045, north - 0.045)
         started = time.perf_counter()
+        job_pk, salt = uuid.uuid4(), new_tracking_salt()
+        job = Job(
+            id=job_pk,
+            tracking_salt=salt,
+            tracking_token_hash=tracking_hash_for(job_pk=job_pk, salt=salt),
+            shop_id=shop_pk,
+            zone_id=zone_pk,
+            pickup_address="bench pickup",
+            pickup_point=Point(lng, lat, srid=4326),
+            dropoff_address="bench dropoff",
+            dropoff_point=Point(lng + 0.01, lat + 0.01, srid=4326),
+            package_size="small",
+            package_weight_g=1000,
+            currency="eur",
+            distance_m=1500,
+            base_minor=300,
+            distance_fee_minor=180,
+            size_fee_minor=0,
+            surge_fee_minor=0,
+            total_minor=480,
+            courier_payout_minor=384,
+            platform_fee_minor=96,
+        )
+        if payments:
+            hook_run("authorise", job=job)  # as job_post does, before the insert
+            authorise_ms.append((time.perf_counter() - started) * 1000)
         with transaction.atomic():
-            job_pk, salt = uuid.uuid4(), new_tracking_salt()
-            job = Job.objects.create(
-                id=job_pk,
-                tracking_salt=salt,
-                tracking_token_hash=tracking_hash_for(job_pk=job_pk, salt=salt),
-                shop_id=shop_pk,
-                zone_id=zone_pk,
-                pickup_address="bench pickup",
-                pickup_point=Point(lng, lat, srid=4326),
-                dropoff_address="bench dropoff",
-                dropoff_point=Point(lng + 0.01, lat + 0.01, srid=4326),
-                package_size="small",
-                package_weight_g=1000,
-                currency="eur",
-                distance_m=1500,
-                base_minor=300,
-                distance_fee_minor=180,
-                size_fee_minor=0,
-                surge_fee_minor=0,
-                total_minor=480,
-                courier_payout_minor=384,
-                platform_fee_minor=96,
-            )
+            job.save(force_insert=True)
             job_record_creation(job=job, actor=None)
         posted = time.perf_counter()
         result = dispatch_job(job_pk=job.pk)
@@ -117,7 +134,13 @@ def post_and_dispatch(args: tuple[int, int, int, int, int]) -> dict[str, Any]:
         dispatch_ms.append((done - posted) * 1000)
         offers += len(result.offers)
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
-    return {"post_ms": post_ms, "dispatch_ms": dispatch_ms, "offers": offers, "outcomes": outcomes}
+    return {
+        "post_ms": post_ms,
+        "dispatch_ms": dispatch_ms,
+        "authorise_ms": authorise_ms,
+        "offers": offers,
+        "outcomes": outcomes,
+    }
 
 
 def race_offers(args: tuple[int, int, float, Any]) -> dict[str, Any]:
@@ -227,6 +250,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=["broadcast", "sequential"], default="broadcast")
     parser.add_argument("--broadcast-size", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--payments", action="store_true", help="authorise each job at a loopback Stripe stand-in"
+    )
     options = parser.parse_args()
 
     import os
@@ -235,6 +261,15 @@ def main() -> None:
     os.environ["DB_POOL_MAX_SIZE"] = "0"
     os.environ["DISPATCH_MODE"] = options.mode
     os.environ["DISPATCH_BROADCAST_SIZE"] = str(options.broadcast_size)
+    if options.payments:
+        from payments.standin import StandinServer
+
+        standin = StandinServer(api_key="sk_test_bench")
+        os.environ.update(
+            STRIPE_SECRET_KEY="sk_test_bench",
+            STRIPE_API_BASE=standin.start(),
+            STRIPE_STANDIN="true",
+        )
     common.setup()
     from django.conf import settings
     from django.db.models import Count
@@ -246,10 +281,10 @@ def main() -> None:
     print(
         f"mode {settings.DISPATCH_MODE}, broadcast size {settings.DISPATCH_BROADCAST_SIZE}, "
         f"{options.couriers:,} couriers, {options.jobs:,} jobs, {options.posters} posters, "
-        f"{options.racers} racers",
+        f"{options.racers} racers, payments {'on (stand-in)' if options.payments else 'off'}",
         flush=True,
     )
-    shop_pk, zone_pk = prepare(options.couriers)
+    shop_pk, zone_pk = prepare(options.couriers, payments=options.payments)
     _reset_connections()
 
     context = mp.get_context("fork")
@@ -265,7 +300,7 @@ def main() -> None:
         )
         posting = pool.map_async(
             post_and_dispatch,
-            [(i, n, shop_pk, zone_pk, 7) for i, n in enumerate(per_poster)],
+            [(i, n, shop_pk, zone_pk, 7, options.payments) for i, n in enumerate(per_poster)],
         )
         posters = posting.get()
         posted_at = time.perf_counter()
@@ -302,6 +337,9 @@ def main() -> None:
     print(f"posted + first pass: {options.jobs / post_elapsed:,.0f} jobs/s ({post_elapsed:.1f} s)")
     print(f"  post (insert + first event): {fmt(post_ms)}")
     print(f"  dispatch pass: {fmt(dispatch_ms)}")
+    authorise_ms = [v for p in posters for v in p["authorise_ms"]]
+    if authorise_ms:
+        print(f"  of which authorise (stand-in round trip + payment row): {fmt(authorise_ms)}")
     print(f"offers made: {offers:,} ({offers / post_elapsed:,.0f}/s)")
     print(
         f"accepted: {accepted:,} ({accepted / elapsed:,.0f}/s over {elapsed:.1f} s), "
