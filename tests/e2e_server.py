@@ -34,6 +34,21 @@ class ServerInfo:
         """Everything the server has printed so far (read through a separate handle)."""
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 10) -> str:
+        """The log once ``text`` appears in it ``count`` times; AssertionError after ``timeout``.
+
+        Negative checks ("the token is not in the log") wait for a line that proves the
+        server handled the request first, instead of sleeping and hoping.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if log.count(text) >= count:
+                return log
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} x{count} not in the server log:\n{log[-3000:]}")
+            time.sleep(0.05)
+
     def stop(self) -> bool:
         """SIGTERM the server; True if it exited on its own, False if it had to be killed."""
         return _stop(self.process)

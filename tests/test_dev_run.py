@@ -90,6 +90,16 @@ def dev_run() -> Iterator[DevRun]:
                 process.wait()
 
 
+def wait_for_line(log: Path, text: str, timeout: float = 20) -> str:
+    """The log once ``text`` is in it (the server logs a request after answering it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        output = log.read_text(errors="replace")
+        if text in output or time.monotonic() > deadline:
+            return output
+        time.sleep(0.1)
+
+
 def test_dev_run_serves_and_a_group_sigterm_stops_server_and_worker(dev_run: DevRun) -> None:
     deadline = time.monotonic() + 120
     answer = None
@@ -104,6 +114,15 @@ def test_dev_run_serves_and_a_group_sigterm_stops_server_and_worker(dev_run: Dev
     assert answer[1]["checks"]["worker"]["workers"] == 1
     assert answer[1]["checks"]["webhook_worker"]["workers"] == 1
     assert "scheduling periodic tasks" in output
+    # A static file (streamed by WhiteNoise) and the API docs, then the log has no warning.
+    with urllib.request.urlopen(dev_run.base_url + "/static/admin/css/base.css") as response:
+        assert response.status == 200
+        assert len(response.read()) > 1000
+    with urllib.request.urlopen(dev_run.base_url + "/api/docs/") as response:
+        assert response.status == 200
+    output = wait_for_line(dev_run.log, '"GET /api/docs/ HTTP/1.1" 200')
+    assert "Warning" not in output, output[-3000:]
+    assert "warning" not in output.lower().replace("warning_", ""), output[-3000:]
     started = descendants(dev_run.process.pid)
     assert len(started) >= 7  # uvicorn, two qclusters and each cluster's own processes
 

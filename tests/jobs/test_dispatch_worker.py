@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import IO
 
 import pytest
 from django.db import close_old_connections
@@ -69,14 +70,17 @@ class Clusters:
             DISPATCH_RADII_M="3000,6000,12000",
         )
         self.processes: list[subprocess.Popen] = []
+        self.logs: list[IO[bytes]] = []  # closed by stop_all
 
     def start(self) -> subprocess.Popen:
+        log = open(os.environ.get("CLUSTER_LOG", os.devnull), "ab")  # noqa: SIM115
+        self.logs.append(log)
         process = subprocess.Popen(
             [sys.executable, "-c", CLUSTER_CODE],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=open(os.environ.get("CLUSTER_LOG", os.devnull), "ab"),  # noqa: SIM115
+            stderr=log,
             start_new_session=True,
         )
         self.processes.append(process)
@@ -91,6 +95,8 @@ class Clusters:
         for process in self.processes:
             if process.poll() is None:
                 self.crash(process)  # nothing to finish: the tests are over
+        for log in self.logs:
+            log.close()
 
 
 @pytest.fixture
