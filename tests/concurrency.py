@@ -35,3 +35,14 @@ def race(*calls: Callable[[], Any], timeout: float = 60) -> list[Any]:
         if thread.is_alive():
             raise TimeoutError(f"a racing call did not finish in {timeout} s")
     return results
+
+
+def on_another_connection(call: Callable[[], Any], timeout: float = 60) -> Any:
+    """Run ``call`` in a thread with its own database connection; return (or raise) its result.
+
+    What another process would see: only what this test has committed.
+    """
+    [result] = race(call, timeout=timeout)
+    if isinstance(result, Exception):
+        raise result
+    return result

@@ -230,7 +230,7 @@ def _post(target: WebhookTarget, body: bytes, headers: dict[str, str]) -> _Resul
 
 
 def _shop_secret(shop: Shop) -> str:
-    """The shop's current secret; one is made for a URL set without one (at sign-up)."""
+    """The shop's current secret; one is made for a URL stored without one (an older row)."""
     if not shop.webhook_secret:
         Shop.objects.filter(pk=shop.pk, webhook_secret="").update(webhook_secret=new_secret())
         shop.webhook_secret = Shop.objects.values_list("webhook_secret", flat=True).get(pk=shop.pk)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -16,7 +18,6 @@ from rest_framework.test import APIClient
 from couriers.models import CourierStatus, Vehicle
 from jobs.models import JobStatus, Quote, ServiceZone
 from jobs.pricing import price_trip, smallest_vehicle_for, surge_multiplier
-from marketplace.eta import haversine_m, straight_line_seconds
 from tests.factories import JobFactory, ServiceZoneFactory
 from tests.jobs.conftest import ALEXANDERPLATZ, MUNICH, online_courier, stop_body, trip_body
 
@@ -74,8 +75,8 @@ def test_quote_prices_the_trip_in_exact_minor_units(shop_client, shop_user, zone
     }
     # Nobody is near: the documented default pickup ETA.
     assert (body["pickup_eta_s"], body["pickup_eta_source"]) == (900, "default")
-    trip_s = straight_line_seconds(haversine_m(PICKUP, Point(13.3760, 52.5096, srid=4326)), "bike")
-    assert body["trip_s"] == trip_s == 828
+    # 2864.8 m great circle x 1.3 road factor / 4.5 m/s (bike) = 827.6 s, rounded up.
+    assert body["trip_s"] == 828
     assert body["dropoff_eta_s"] == 900 + 828
     expires = parse(body["expires_at"])
     assert before + timedelta(seconds=300) <= expires <= timezone.now() + timedelta(seconds=300)
@@ -113,10 +114,8 @@ def test_pickup_eta_comes_from_the_nearest_fitting_courier(shop_client, zone) ->
 
     body = post(shop_client, trip_body()).json()
 
-    expected = straight_line_seconds(
-        haversine_m(Point(13.4132, 52.5319, srid=4326), PICKUP), "scooter"
-    )
-    assert (body["pickup_eta_s"], body["pickup_eta_source"]) == (expected, "nearest_courier")
+    # 0.01 deg of latitude = 1111.95 m; x 1.3 / 7.0 m/s (scooter) = 206.5 s, rounded up.
+    assert (body["pickup_eta_s"], body["pickup_eta_source"]) == (207, "nearest_courier")
 
 
 def test_quote_expires_after_the_configured_ttl(shop_client, zone, settings) -> None:
@@ -246,6 +245,25 @@ def test_surge_counts_only_couriers_whose_vehicle_takes_the_parcel(shop_client, 
     )
 
 
+def test_overlapping_zones_the_lowest_id_prices_the_trip(shop_client, db) -> None:
+    older = ServiceZoneFactory(name="Berlin", base_fee_minor=300, minimum_fee_minor=0)
+    # Newer and smaller, around both ends: neither newest nor tightest decides.
+    mitte = MultiPolygon(Polygon.from_bbox((13.35, 52.50, 13.43, 52.53)), srid=4326)
+    newer = ServiceZoneFactory(name="Mitte", area=mitte, base_fee_minor=900, minimum_fee_minor=0)
+    assert older.pk < newer.pk
+    assert newer.area.intersects(PICKUP)
+    assert newer.area.area < older.area.area
+
+    first = post(shop_client, trip_body()).json()
+    older.is_active = False
+    older.save(update_fields=["is_active"])
+    second = post(shop_client, trip_body()).json()
+
+    # 300 + 345 distance; then Mitte's 900 + 345.
+    assert (first["zone_id"], first["price"]["total_minor"]) == (older.pk, 645)
+    assert (second["zone_id"], second["price"]["total_minor"]) == (newer.pk, 1245)
+
+
 def test_zone_surge_cap_limits_the_multiplier(shop_client, zone) -> None:
     zone.surge_cap = Decimal("1.25")
     zone.save()
@@ -273,18 +291,102 @@ def test_smallest_vehicle_that_fits(size, vehicle) -> None:
     assert smallest_vehicle_for(size) == vehicle
 
 
+# Hand-worked: Alexanderplatz -> Potsdamer Platz is 2872 m (PostGIS, spheroid).
+@pytest.mark.parametrize(
+    ("zone_fields", "size", "expected"),
+    [
+        # medium: scooter (x1.00); 300 + round(2.872 x 120 = 344.64) = 645; size x0.20 =
+        # 129; total 774; 20 % fee = 154.8 -> 155; payout 619.
+        ({}, "medium", ("scooter", 300, 345, 129, 774, 155, 619)),
+        # large: car (x1.20); base 360, distance round(413.568) = 414; size x0.50 of
+        # 774 = 387; total 1161; fee 232.2 -> 232; payout 929.
+        ({}, "large", ("car", 360, 414, 387, 1161, 232, 929)),
+        # A cheaper zone: 199 + round(2.872 x 75 = 215.4) = 414; 12.5 % = 51.75 -> 52.
+        (
+            {
+                "base_fee_minor": 199,
+                "per_km_minor": 75,
+                "minimum_fee_minor": 0,
+                "platform_fee_percent": "12.50",
+            },
+            "small",
+            ("bike", 199, 215, 0, 414, 52, 362),
+        ),
+        # Odd factors: bike x0.85 -> base round(255) = 255, distance round(292.944) = 293;
+        # small x1.10 -> size round(54.8) = 55; total 603; 20 % = 120.6 -> 121.
+        (
+            {
+                "vehicle_factors": {"bike": "0.85", "scooter": "1", "car": "1", "van": "1"},
+                "size_factors": {"small": "1.10", "medium": "1", "large": "1", "xl": "1"},
+            },
+            "small",
+            ("bike", 255, 293, 55, 603, 121, 482),
+        ),
+    ],
+)
+def test_hand_worked_prices(shop_client, db, zone_fields, size, expected) -> None:
+    ServiceZoneFactory(name="Berlin", **zone_fields)
+
+    response = post(shop_client, trip_body(package={"size": size, "weight_g": 1000}))
+
+    assert response.status_code == 201, response.json()
+    price = response.json()["price"]
+    assert (
+        price["vehicle"],
+        price["base_minor"],
+        price["distance_minor"],
+        price["size_minor"],
+        price["total_minor"],
+        price["platform_fee_minor"],
+        price["courier_payout_minor"],
+    ) == expected
+
+
+def half_up(amount: Fraction) -> int:
+    """Round a non-negative exact amount to a whole minor unit, halves up."""
+    return math.floor(amount + Fraction(1, 2))
+
+
+ORACLE_VEHICLE = {"small": "bike", "medium": "scooter", "large": "car", "xl": "van"}
+
+
+def oracle_price(
+    *,
+    base: int,
+    per_km: int,
+    minimum: int,
+    size: str,
+    size_factor: Decimal,
+    vehicle_factor: Decimal,
+    surge: Decimal,
+    fee_percent: Decimal,
+    distance_m: int,
+) -> tuple[int, int, int, int, int, int]:
+    """The README's price recipe, in exact fractions, written apart from jobs.pricing."""
+    vf, sf = Fraction(str(vehicle_factor)), max(Fraction(1), Fraction(str(size_factor)))
+    base_fee = half_up(base * vf)
+    distance_fee = half_up(Fraction(distance_m, 1000) * per_km * vf)
+    size_fee = half_up((base_fee + distance_fee) * (sf - 1))
+    base_fee += max(0, minimum - (base_fee + distance_fee + size_fee))
+    before_surge = base_fee + distance_fee + size_fee
+    surge_fee = half_up(before_surge * (Fraction(str(surge)) - 1))
+    total = before_surge + surge_fee
+    platform_fee = half_up(total * Fraction(str(fee_percent)) / 100)
+    return base_fee, distance_fee, size_fee, surge_fee, total, platform_fee
+
+
 @given(
     distance_m=st.integers(min_value=0, max_value=500_000),
     base=st.integers(min_value=0, max_value=10_000),
     per_km=st.integers(min_value=0, max_value=10_000),
     minimum=st.integers(min_value=0, max_value=20_000),
     size=st.sampled_from(["small", "medium", "large", "xl"]),
-    size_factor=st.decimals(min_value=1, max_value=5, places=2),
+    size_factor=st.decimals(min_value=Decimal("0.5"), max_value=5, places=2),
     vehicle_factor=st.decimals(min_value=Decimal("0.5"), max_value=3, places=2),
     surge=st.decimals(min_value=1, max_value=5, places=2),
     fee_percent=st.decimals(min_value=0, max_value=100, places=2),
 )
-def test_components_always_add_up_exactly(
+def test_prices_match_an_independent_oracle(
     distance_m, base, per_km, minimum, size, size_factor, vehicle_factor, surge, fee_percent
 ) -> None:
     price = price_trip(
@@ -293,18 +395,34 @@ def test_components_always_add_up_exactly(
         per_km_minor=per_km,
         minimum_fee_minor=minimum,
         size_factors={size: str(size_factor)},
-        vehicle_factors={smallest_vehicle_for(size).value: str(vehicle_factor)},
+        vehicle_factors={ORACLE_VEHICLE[size]: str(vehicle_factor)},
         platform_fee_percent=fee_percent,
         distance_m=distance_m,
         package_size=size,
         surge=surge,
     )
-    parts = (price.base_minor, price.distance_fee_minor, price.size_fee_minor)
-    assert sum(parts) + price.surge_fee_minor == price.total_minor
-    assert price.courier_payout_minor + price.platform_fee_minor == price.total_minor
-    assert sum(parts) >= minimum
-    assert all(value >= 0 for value in (*parts, price.surge_fee_minor, price.platform_fee_minor))
-    assert price.courier_payout_minor >= 0
+
+    expected = oracle_price(
+        base=base,
+        per_km=per_km,
+        minimum=minimum,
+        size=size,
+        size_factor=size_factor,
+        vehicle_factor=vehicle_factor,
+        surge=surge,
+        fee_percent=fee_percent,
+        distance_m=distance_m,
+    )
+    assert (
+        price.base_minor,
+        price.distance_fee_minor,
+        price.size_fee_minor,
+        price.surge_fee_minor,
+        price.total_minor,
+        price.platform_fee_minor,
+    ) == expected
+    assert price.vehicle == ORACLE_VEHICLE[size]
+    assert price.courier_payout_minor == expected[4] - expected[5]
 
 
 # --- Bad input --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,7 +30,7 @@ from jobs.webhooks import (
     webhook_url_problem,
 )
 from marketplace.models import Shop, User
-from tests.concurrency import race
+from tests.concurrency import on_another_connection, race
 from tests.conftest import client_for
 from tests.e2e_server import free_port
 from tests.factories import CourierFactory, JobFactory, ShopUserFactory
@@ -436,7 +437,8 @@ def test_a_hanging_receiver_times_out_into_a_retry(
 def test_a_url_refused_by_policy_at_send_time_is_a_failed_attempt(
     settings: Any, shop_user: User, receiver: WebhookReceiver
 ) -> None:
-    # e.g. an http:// URL given at sign-up, which skips the webhook endpoint's checks
+    # e.g. a URL stored before the policy was tightened (an old row or a data import),
+    # which never went through the webhook endpoint's checks
     Shop.objects.filter(pk=shop_user.shop_id).update(webhook_url=receiver.url)
     _, delivery = cancel_job(Shop.objects.get(pk=shop_user.shop_id))
     settings.WEBHOOK_ALLOW_INSECURE_URLS = False
@@ -611,6 +613,25 @@ def test_concurrent_senders_never_send_the_same_attempt_twice(
         assert attempt_codes(delivery) == [200]
 
 
+def test_an_attempt_records_how_long_the_receiver_took(
+    shop_client: APIClient, shop_user: User, receiver: WebhookReceiver
+) -> None:
+    configure(shop_client, receiver.url)
+    _, delivery = cancel_job(shop_user.shop)
+    receiver.hang()
+    # The receiver answers no sooner than 300 ms after it has the request.
+    threading.Thread(
+        target=lambda: (receiver.wait_for(1), time.sleep(0.3), receiver.release()), daemon=True
+    ).start()
+
+    started = time.monotonic()
+    assert webhook_deliver(delivery_pk=delivery.pk) == "delivered"
+    elapsed_ms = (time.monotonic() - started) * 1000
+
+    attempt = delivery.attempts.get()
+    assert 300 <= attempt.duration_ms <= elapsed_ms
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("receiver_state", ["hanging", "down"])
 def test_a_transition_commits_without_waiting_for_the_receiver(
@@ -630,7 +651,7 @@ def test_a_transition_commits_without_waiting_for_the_receiver(
         delivery = WebhookDelivery.objects.get(event_id=event.pk)
         return Job.objects.get(pk=saved.pk).status, delivery.status, delivery.attempt_count
 
-    [seen] = race(read)
+    seen = on_another_connection(read)
     assert seen == (S.CANCELLED, WebhookStatus.PENDING, 0)
     assert receiver.requests == []
     receiver.release()
@@ -677,7 +698,7 @@ def test_deliveries_list_shows_own_deliveries_with_attempts_paginated(
     assert oldest["attempt_count"] == 2
     assert oldest["next_attempt_at"] is None
     assert [a["status_code"] for a in oldest["attempts"]] == [500, 200]
-    assert all(a["error"] == "" and a["duration_ms"] >= 0 for a in oldest["attempts"])
+    assert [a["error"] for a in oldest["attempts"]] == ["", ""]
 
     delivered = shop_client.get(DELIVERIES_URL, {"status": "delivered"}).json()
     assert [row["id"] for row in delivered["results"]] == [str(deliveries[0].pk)]
