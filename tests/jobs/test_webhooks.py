@@ -761,6 +761,22 @@ def test_the_sweeper_is_scheduled_every_minute() -> None:
     assert task.minutes == 1
 
 
+@pytest.mark.django_db
+def test_the_sweeper_runs_on_the_webhook_cluster_and_everything_else_on_the_main_one() -> None:
+    from django_q.models import Schedule
+
+    from marketplace.schedules import PERIODIC_TASKS, schedules_sync
+
+    schedules_sync()
+
+    clusters = dict(Schedule.objects.values_list("func", "cluster"))
+    assert (
+        clusters.pop("jobs.webhooks.webhook_sweep_task") == settings.WEBHOOK_CLUSTER == "webhooks"
+    )
+    assert set(clusters.values()) == {None}
+    assert len(clusters) == len(PERIODIC_TASKS) - 1
+
+
 def test_an_event_that_is_not_a_status_change_has_one_type_in_body_header_and_list(
     shop_user: User, shop_client: APIClient, receiver: WebhookReceiver
 ) -> None:

@@ -86,6 +86,8 @@ def test_the_management_command_serves_until_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.mark.e2e
