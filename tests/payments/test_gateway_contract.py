@@ -36,6 +36,8 @@ from tests.e2e_server import free_port
 IS_REAL = os.environ.get("STRIPE_CONTRACT") == "real"
 REAL_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 REAL_ACCOUNT = os.environ.get("STRIPE_CONTRACT_ACCOUNT", "")
+# Normally empty (api.stripe.com); set to run the real-mode path against a separate stand-in.
+REAL_API_BASE = os.environ.get("STRIPE_CONTRACT_API_BASE", "")
 
 
 def standin_fee(amount: int) -> int:
@@ -93,7 +95,8 @@ def contract(request: pytest.FixtureRequest) -> Iterator[Contract]:
     if IS_REAL:
         if not REAL_KEY.startswith("sk_test_"):
             pytest.fail("STRIPE_CONTRACT=real needs STRIPE_SECRET_KEY=sk_test_… (test mode only)")
-        yield Contract(gateway=StripeGateway(api_key=REAL_KEY), standin=None, run=run)
+        gateway = StripeGateway(api_key=REAL_KEY, api_base=REAL_API_BASE)
+        yield Contract(gateway=gateway, standin=None, run=run)
         return
     standin = request.getfixturevalue("standin")
     gateway = StripeGateway(api_key="sk_test_standin", api_base=standin.base_url)
@@ -611,7 +614,7 @@ def test_no_answer_is_gateway_unavailable() -> None:
 
 
 def test_a_wrong_key_is_a_gateway_error(contract: Contract) -> None:
-    base = contract.standin.base_url if contract.standin is not None else ""
+    base = contract.standin.base_url if contract.standin is not None else REAL_API_BASE
     gateway = StripeGateway(api_key="sk_test_wrong", api_base=base)
     with pytest.raises(GatewayError) as caught:
         gateway.customer_create(email="a@example.com", metadata={}, idempotency_key="k")
