@@ -161,3 +161,15 @@ def test_a_refund_event_posts_one_refund_entry_in_any_order(standin, zone) -> No
     refunds = JournalEntry.objects.filter(kind="refund")
     assert [entry.idempotency_key for entry in refunds] == ["refund:re_1"]
     assert balances()["refunds"] == 100
+
+
+def test_a_burst_of_events_is_not_rate_limited(api_client, stripe_standin, settings) -> None:
+    payloads = [event(f"evt_burst_{n}", "payout.paid", {"id": f"po_{n}"}) for n in range(130)]
+
+    statuses = {
+        deliver(api_client, URL, payload, signed(payload, STANDIN_WEBHOOK_SECRET)).status_code
+        for payload in payloads
+    }
+
+    assert statuses == {200}
+    assert StripeEvent.objects.count() == 130

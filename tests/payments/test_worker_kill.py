@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from jobs.lifecycle import job_transition
 from jobs.models import JobStatus
 from payments.models import JournalEntry, MoneyCommand
 from payments.outbox import commands_sweep
@@ -22,11 +23,12 @@ from tests.payments.helpers import (
     every_entry_balances,
     post_job,
     standin_objects,
-    walk,
 )
 from tests.workers import running_cluster, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+S = JobStatus
+PATH_TO_DROPOFF = [S.ASSIGNED, S.AT_PICKUP, S.PICKED_UP, S.AT_DROPOFF]
 
 
 def _descendants(pid: int) -> list[int]:
@@ -101,9 +103,14 @@ def test_sigkill_mid_capture_and_mid_transfer_moves_money_once(
     # Stale at once: the sweeper may hand a running command to another worker right away.
     settings.PAYMENT_COMMAND_STALE_SECONDS = 0
 
+    # Assigned before any worker runs: the dispatch task queued by the post then finds
+    # nothing to do (dispatch would otherwise give up on a courier-less map).
+    for step in PATH_TO_DROPOFF:
+        job_transition(job=job_id, to=step, actor=None, courier=courier)
+
     gate.hold("/capture")
     with running_cluster() as first:
-        job = walk(job_id, JobStatus.DELIVERED, courier=courier)
+        job, _ = job_transition(job=job_id, to=JobStatus.DELIVERED, actor=courier.user)
         assert gate.entered.wait(30), "the worker never called capture"
         _kill_cluster(first)
     gate.release.set()
