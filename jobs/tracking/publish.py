@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from jobs.models import EventKind, Job, JobEvent
 from jobs.tracking import privacy
 from jobs.tracking.eta import Fix, job_eta
-from marketplace.realtime.broadcast import send_now
+from marketplace.realtime.broadcast import has_subscribers, send_now
 from marketplace.realtime.groups import shop_group, track_group
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def tracking_revoke_message(job: Job) -> dict[str, Any]:
 def tracking_publish_now(*, job_pk: object, event_kind: str) -> None:
     from jobs.tracking.selectors import tracking_job_get, tracking_view
 
+    if not has_subscribers(track_group(job_pk)):
+        return  # nobody tracks it now: skip the reads behind the view
     job = tracking_job_get(job_pk=job_pk)
     if job is None:
         return

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash, decode_hosts
 from django.db import transaction
 from redis.exceptions import RedisError
 
@@ -15,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 # Consumers forward group messages of this type to their client unchanged.
 FORWARD = "realtime.forward"
+# A send or a subscriber count never waits longer than this on a stuck Redis.
+SEND_TIMEOUT_SECONDS = 5.0
 
 
 def group_message(payload: dict[str, Any]) -> dict[str, Any]:
@@ -22,19 +28,100 @@ def group_message(payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": FORWARD, "payload": payload}
 
 
+class _PubSubPublisher:
+    """Publishes to a ``RedisPubSubChannelLayer``'s groups from synchronous code.
+
+    The layer's own ``group_send`` is a coroutine: from a request thread or a worker it
+    costs a sync-to-async hop, and outside an event loop a new loop and a new Redis
+    connection per call (~5 ms). A group send on that layer is one ``PUBLISH`` of the
+    layer's own serialisation to ``<prefix>__group__<group>`` on the group's shard, so
+    this does exactly that with a blocking client (a pooled connection, fork-safe):
+    every batch is one pipelined round trip per shard.
+    """
+
+    def __init__(self, layer: RedisPubSubChannelLayer) -> None:
+        self.layer = layer
+        config = layer._kwargs  # what CHANNEL_LAYERS gave the layer: hosts, prefix
+        self.prefix = config.get("prefix", "asgi")
+        self.shards = [_blocking_client(host) for host in decode_hosts(config.get("hosts"))]
+
+    def channel(self, group: str) -> str:
+        return f"{self.prefix}__group__{group}"
+
+    def publish(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        by_shard: dict[int, list[tuple[str, str, bytes]]] = defaultdict(list)
+        for group, event in events:
+            channel = self.channel(group)
+            shard = _consistent_hash(channel, len(self.shards))
+            by_shard[shard].append((group, channel, self.layer.serialize(event)))
+        for shard, items in by_shard.items():
+            pipe = self.shards[shard].pipeline(transaction=False)
+            for _, channel, data in items:
+                pipe.publish(channel, data)
+            try:
+                pipe.execute()
+            except (OSError, RedisError) as exc:  # redis-py's errors are not OSErrors
+                for group, _, _ in items:
+                    logger.warning("broadcast to %s failed: %s", group, exc)
+
+    def has_subscribers(self, group: str) -> bool:
+        channel = self.channel(group)
+        client = self.shards[_consistent_hash(channel, len(self.shards))]
+        try:
+            return any(count for _, count in client.pubsub_numsub(channel))
+        except (OSError, RedisError) as exc:
+            logger.warning("subscriber count of %s failed: %s", group, exc)
+            return True  # unknown: let the send try (and log) as it would have
+
+
+def _blocking_client(host: dict[str, Any]) -> redis.Redis:
+    options = {"socket_timeout": SEND_TIMEOUT_SECONDS, **host}
+    address = options.pop("address", None)
+    if address is not None:
+        return redis.Redis.from_url(address, **options)
+    return redis.Redis(**options)
+
+
+def _publisher() -> _PubSubPublisher | None:
+    """The blocking publisher for the current channel layer, if it is the pub/sub one."""
+    layer = get_channel_layer()
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    # vars(): the layer proxies unknown attributes to its per-loop layer.
+    publisher = vars(layer).get("_blocking_publisher")
+    if publisher is None:
+        publisher = layer._blocking_publisher = _PubSubPublisher(layer)
+    return publisher
+
+
 def send_now(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Send each ``(group, payload)`` now, all in one trip into the event loop.
+    """Send each ``(group, payload)`` now, all in one round trip.
 
     Delivery is best effort: sockets are not a log. A Redis hiccup is logged, never raised,
     so it cannot fail the request or task that caused the broadcast; anything that must
-    arrive is also in the database. One trip matters: each sync-to-async hop costs a few
-    milliseconds, which a wave of offers would otherwise pay once per courier.
+    arrive is also in the database. Call it from synchronous code (it blocks on Redis).
     """
     _send_events([(group, group_message(payload)) for group, payload in messages])
 
 
+def has_subscribers(group: str) -> bool:
+    """Whether any socket listens to ``group`` now (True when it cannot tell).
+
+    Lets a sender skip building a frame nobody would get (database reads for a job
+    nobody tracks). A socket that joins between the answer and the send misses that
+    frame, as it misses any frame sent before it joined: what it shows comes from the
+    state it reads when it connects, and from the frames after.
+    """
+    publisher = _publisher()
+    return True if publisher is None else publisher.has_subscribers(group)
+
+
 def _send_events(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
     if not events:
+        return
+    publisher = _publisher()
+    if publisher is not None:
+        publisher.publish(events)
         return
     layer = get_channel_layer()
 
@@ -42,7 +129,7 @@ def _send_events(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
         for group, event in events:
             try:
                 await layer.group_send(group, event)
-            except (OSError, RedisError) as exc:  # redis-py's errors are not OSErrors
+            except (OSError, RedisError) as exc:
                 logger.warning("broadcast to %s failed: %s", group, exc)
 
     async_to_sync(send_all)()

@@ -11,7 +11,12 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from django.db import connection, transaction
 
-from marketplace.realtime.broadcast import broadcast_now, broadcast_on_commit
+from marketplace.realtime.broadcast import (
+    broadcast_now,
+    broadcast_on_commit,
+    has_subscribers,
+    send_now,
+)
 
 
 @pytest.fixture
@@ -93,3 +98,41 @@ async def test_a_committed_broadcast_is_sent_after_the_commit() -> None:
     assert queued  # held back until the block committed
     message = await asyncio.wait_for(get_channel_layer().receive(channel), timeout=5)
     assert message == {"type": "realtime.forward", "payload": {"type": "job_update", "n": 2}}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_one_send_reaches_every_group_in_order_as_the_layer_would_deliver_it() -> None:
+    first, second = await subscribe("job.one"), await subscribe("shop.two")
+
+    await sync_to_async(send_now)(
+        [("job.one", {"type": "job_update", "n": 1}), ("shop.two", {"type": "event", "n": 2})]
+    )
+
+    layer = get_channel_layer()
+    assert await asyncio.wait_for(layer.receive(first), timeout=5) == {
+        "type": "realtime.forward",
+        "payload": {"type": "job_update", "n": 1},
+    }
+    assert await asyncio.wait_for(layer.receive(second), timeout=5) == {
+        "type": "realtime.forward",
+        "payload": {"type": "event", "n": 2},
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_subscribers_are_counted_per_group() -> None:
+    assert await sync_to_async(has_subscribers)("track.nobody-yet") is False
+
+    await subscribe("track.nobody-yet")
+
+    assert await sync_to_async(has_subscribers)("track.nobody-yet") is True
+    assert await sync_to_async(has_subscribers)("track.someone-else") is False
+
+
+def test_a_redis_outage_counts_as_maybe_subscribed(
+    dead_redis_layer: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="marketplace.realtime.broadcast"):
+        assert has_subscribers("track.x") is True
+
+    assert [r.getMessage()[:33] for r in caplog.records] == ["subscriber count of track.x faile"]
