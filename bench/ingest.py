@@ -43,7 +43,7 @@ DRAIN_SECONDS = 3.0
 
 
 @contextmanager
-def server(app: str):
+def server(app: str, *, workers: int = 1):
     """uvicorn serving ``app`` on a free loopback port, with the bench environment."""
     from tests.e2e_server import free_port
 
@@ -65,6 +65,7 @@ def server(app: str):
         "warning",
         "--ws-per-message-deflate",
         "false",
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - outlives this block, closed below
         prefix="bench-uvicorn-", suffix=".log", delete=False
