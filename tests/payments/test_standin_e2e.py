@@ -16,8 +16,9 @@ from jobs.models import JobStatus, ServiceZone
 from payments.models import JobPayment, StripeEvent, Transfer
 from payments.standin import StandinServer
 from tests.e2e_server import running_server
-from tests.factories import CourierFactory, ShopUserFactory
+from tests.factories import ShopUserFactory
 from tests.jobs.conftest import trip_body
+from tests.jobs.dispatch_helpers import courier_at
 from tests.payments.helpers import differences, every_entry_balances, standin_objects, walk
 from tests.workers import running_cluster, wait_for
 
@@ -37,7 +38,10 @@ def _api(base: str, token: str, method: str, path: str, body: Any = None) -> req
 def test_a_delivered_job_settles_through_the_standin_and_its_webhooks(
     standin: StandinServer, zone: ServiceZone
 ) -> None:
-    shop, courier = ShopUserFactory(), CourierFactory()
+    # Online beside the pickup: the worker's first pass offers the job to this courier and
+    # it stays pending, whichever of that pass and the walk below comes first (with no one
+    # in reach the pass would make it unassigned before the walk could assign it).
+    shop, courier = ShopUserFactory(), courier_at(100)
     shop_token, courier_token = shop.auth_token.key, courier.user.auth_token.key
     with (
         running_server(
