@@ -103,6 +103,7 @@ def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, A
             id=job_pk,
             tracking_salt=salt,
             tracking_token_hash=tracking_hash_for(job_pk=job_pk, salt=salt),
+            last_event_seq=1,  # as job_post inserts it
             shop_id=shop_pk,
             zone_id=zone_pk,
             pickup_address="bench pickup",

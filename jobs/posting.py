@@ -265,6 +265,7 @@ def _job_save(
                 quote = Quote.objects.select_for_update().get(pk=draft.quote_id)
                 if Job.objects.filter(quote=quote).exists():
                     raise QuoteAlreadyUsed(fields={"quote_id": [QuoteAlreadyUsed.default_message]})
+            draft.last_event_seq = 1  # inserted with its first event's number: no update
             draft.save(force_insert=True)
             job_record_creation(job=draft, actor=actor)
             if key is not None and render_response is not None:
@@ -337,6 +338,7 @@ def _job_create(
         id=job_pk,
         tracking_salt=salt,
         tracking_token_hash=tracking_hash_for(job_pk=job_pk, salt=salt),
+        last_event_seq=1,  # its first event, written in the same transaction
         shop=shop,
         quote=quote,
         status=status_,

@@ -92,13 +92,12 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
     now = timezone.now()
     try:
         with transaction.atomic():
-            job = Job.objects.select_for_update(of=("self",)).get(pk=job_pk)
+            # With its shop: the move's side effects read it (the row lock is the job's).
+            job = Job.objects.select_for_update(of=("self",)).select_related("shop").get(pk=job_pk)
             if job.status != JobStatus.PENDING:
                 raise OfferNoLongerAvailable("The job has been taken or is no longer offered.")
-            claimed = Offer.objects.filter(
-                pk=offer_pk, courier=courier, status=OfferStatus.PENDING, expires_at__gt=now
-            ).update(status=OfferStatus.ACCEPTED, responded_at=now)
-            if not claimed:
+            offer = _offer_claim(offer_pk=offer_pk, courier=courier, now=now)
+            if offer is None:
                 raise OfferNoLongerAvailable("This offer expired or was already answered.")
             is_free = Courier.objects.filter(pk=courier.pk, status=CourierStatus.AVAILABLE).update(
                 status=CourierStatus.BUSY, acceptance_rate=acceptance_rate_after(1.0)
@@ -108,7 +107,13 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
                     "You can accept an offer only while online and not on another job."
                 )
             try:
-                job_transition(job=job, to=JobStatus.ASSIGNED, actor=courier.user, courier=courier)
+                assigned, _ = job_transition(
+                    job=job,
+                    to=JobStatus.ASSIGNED,
+                    actor=courier.user,
+                    courier=courier,
+                    is_locked=True,
+                )
             except IntegrityError as exc:  # an active job the status did not show
                 raise OfferNoLongerAvailable("You already hold an active job.") from exc
             offers_withdraw(
@@ -118,7 +123,20 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
     except OfferNoLongerAvailable:
         _redrive_if_overdue(offer_pk=offer_pk, job_pk=job_pk, now=now)
         raise
-    return Offer.objects.select_related("job").get(pk=offer_pk)
+    offer.job = assigned
+    return offer
+
+
+def _offer_claim(*, offer_pk: UUID | str, courier: Courier, now: datetime) -> Offer | None:
+    """Move the courier's offer pending → accepted while it has not expired; the offer as
+    it now is (``UPDATE … RETURNING``, so no read after), or None if it was not open."""
+    table = Offer._meta.db_table
+    claimed = Offer.objects.raw(
+        f"UPDATE {table} SET status = %s, responded_at = %s "
+        "WHERE id = %s AND courier_id = %s AND status = %s AND expires_at > %s RETURNING *",
+        [OfferStatus.ACCEPTED, now, UUID(str(offer_pk)), courier.pk, OfferStatus.PENDING, now],
+    )
+    return next(iter(claimed), None)
 
 
 def offer_decline(*, offer_pk: UUID | str, courier: Courier, reason: str = "") -> Offer:

@@ -84,7 +84,7 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
     with transaction.atomic():
         job = (
             Job.objects.select_for_update(of=("self",))
-            .select_related("zone")
+            .select_related("zone", "shop")
             .filter(pk=job_pk)
             .first()
         )
@@ -146,6 +146,7 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
             reason="No courier accepted the job.",
             data={"rounds": rounds, "offers": len(this_attempt)},
             changes={"dispatch_round": job.dispatch_round, "dispatch_mode": mode},
+            is_locked=True,
         )
         return DispatchResult(Outcome.UNASSIGNED, job.dispatch_round, expired=expired)
 

@@ -13,11 +13,15 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
+from jobs.dispatch import Outcome, dispatch_job, offer_accept
 from jobs.lifecycle import job_record_creation
+from jobs.models import Job, JobStatus, Offer, OfferStatus, ServiceZone
 from jobs.tracking.publish import tracking_publish_now
 from tests.factories import JobFactory
-from tests.jobs.dispatch_helpers import pending_job
+from tests.jobs.conftest import trip_body
+from tests.jobs.dispatch_helpers import courier_at, pending_job
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +48,101 @@ def test_recording_a_new_job_reads_nothing_after_commit(
     ):
         job_record_creation(job=job, actor=None)
 
-    # Its sequence number and the first event; nothing after commit.
+    # Its sequence number (the posting service inserts it already set) and the first
+    # event; nothing after commit.
     assert _statements(queries) == ["UPDATE", "INSERT"]
     assert len(callbacks) == 3  # socket frames, tracking, the dispatch task (no webhook set)
+
+
+def _couriers_around_the_pickup() -> None:
+    for distance in (500, 1000, 1500):
+        courier_at(distance)
+
+
+def test_a_post_through_the_api_costs_a_fixed_number_of_queries(
+    shop_client: APIClient, zone: ServiceZone, django_capture_on_commit_callbacks: Any
+) -> None:
+    _couriers_around_the_pickup()
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = shop_client.post(
+            "/api/v1/jobs/", trip_body(), format="json", HTTP_IDEMPOTENCY_KEY="count-1"
+        )
+
+    assert response.status_code == 201
+    # The token; pricing (zone, distance, two surge counts) in a savepoint; the card
+    # (billing, payment row in a savepoint, authorised); then the job's own transaction:
+    # key lock, replay check, job insert (sequence number included), first event, payment
+    # read for the stored response, stored response; the payment for the output.
+    # GeoDjango reads spatial_ref_sys once per process: not a cost of each post.
+    job_statements = [
+        q["sql"].split()[0] for q in queries.captured_queries if "spatial_ref_sys" not in q["sql"]
+    ]
+    assert len(job_statements) == 24
+    assert job_statements.count("UPDATE") == 2  # payment authorised, stored response
+
+
+def test_a_first_pass_with_its_after_commit_work_costs_ten_queries(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    _couriers_around_the_pickup()
+    job = pending_job()
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = dispatch_job(job_pk=job.pk)
+
+    assert result.outcome == Outcome.OFFERED
+    # Savepoint, job lock, its offers, selector, courier locks, engaged check, offer
+    # insert, job save, follow-up schedule, release; the offer frame needs no query.
+    assert _statements(queries) == [
+        "SAVEPOINT",
+        "SELECT",
+        "SELECT",
+        "WITH",
+        "SELECT",
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "INSERT",
+        "RELEASE",
+    ]
+
+
+def test_an_accept_with_its_after_commit_work_costs_ten_queries(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    _couriers_around_the_pickup()
+    job = pending_job()
+    dispatch_job(job_pk=job.pk)
+    offer = Offer.objects.select_related("courier__user").get(job=job)
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        accepted = offer_accept(offer_pk=offer.pk, courier=offer.courier)
+
+    assert (accepted.status, accepted.job.status) == (OfferStatus.ACCEPTED, JobStatus.ASSIGNED)
+    assert accepted.job.courier_id == offer.courier_id
+    # The offer's job; savepoint; job lock; the claim (UPDATE ... RETURNING the offer);
+    # courier available -> busy; the job's move (no re-read, no savepoint of its own):
+    # job update, courier hold, event insert; the other offers withdrawn; release.
+    assert _statements(queries) == [
+        "SELECT",
+        "SAVEPOINT",
+        "SELECT",
+        "UPDATE",
+        "UPDATE",
+        "UPDATE",
+        "UPDATE",
+        "INSERT",
+        "SELECT",
+        "RELEASE",
+    ]
+    assert Job.objects.get(pk=job.pk).last_event_seq == 2
