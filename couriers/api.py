@@ -15,9 +15,10 @@ from rest_framework.views import APIView
 from couriers.locations import InvalidLocation, location_batch_check
 from couriers.models import Capacity, Courier, Vehicle
 from couriers.services import courier_register, courier_set_availability, location_ingest
-from marketplace.api.fields import LatLngField, StrictBooleanField
+from marketplace.api.fields import LatLngField, StrictBooleanField, StrictCharField
 from marketplace.api.permissions import IsCourier
-from marketplace.api.serializers import CredentialsSerializer, UserOutputSerializer
+from marketplace.api.schema import error_responses
+from marketplace.api.serializers import NewCredentialsSerializer, UserOutputSerializer
 
 
 class CourierOutputSerializer(serializers.Serializer):
@@ -37,11 +38,11 @@ class CourierRegisterApi(APIView):
     permission_classes = [AllowAny]
     throttle_scope = "auth"
 
-    class InputSerializer(CredentialsSerializer):
+    class InputSerializer(NewCredentialsSerializer):
         email = serializers.EmailField(required=False, default="")
-        phone = serializers.CharField(max_length=32, required=False, default="")
-        first_name = serializers.CharField(max_length=150, required=False, default="")
-        last_name = serializers.CharField(max_length=150, required=False, default="")
+        phone = StrictCharField(max_length=32, required=False, default="")
+        first_name = StrictCharField(max_length=150, required=False, default="")
+        last_name = StrictCharField(max_length=150, required=False, default="")
         vehicle = serializers.ChoiceField(choices=Vehicle.choices)
 
     class OutputSerializer(serializers.Serializer):
@@ -50,7 +51,15 @@ class CourierRegisterApi(APIView):
         courier = CourierOutputSerializer()
 
     @extend_schema(
-        request=InputSerializer, responses={201: OutputSerializer}, tags=["auth"], auth=[]
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **error_responses(
+                {400: "`validation_error`: a bad field, a taken username, or a weak password."}
+            ),
+        },
+        tags=["auth"],
+        auth=[],
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -82,7 +91,12 @@ class CourierAvailabilityApi(APIView):
         online = StrictBooleanField()
 
     @extend_schema(
-        request=InputSerializer, responses={200: CourierOutputSerializer}, tags=["courier"]
+        request=InputSerializer,
+        responses={
+            200: CourierOutputSerializer,
+            **error_responses({409: "`courier_has_active_job`: finish or drop the job first."}),
+        },
+        tags=["courier"],
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -123,7 +137,10 @@ class CourierLocationApi(APIView):
 
     @extend_schema(
         request=LocationInputSerializer,
-        responses={201: OutputSerializer},
+        responses={
+            201: OutputSerializer,
+            **error_responses({409: "`courier_offline`: go online first; nothing is stored."}),
+        },
         tags=["courier"],
         description="The body is one location object or a JSON list of them.",
     )

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from jobs.dispatch import offer_accept, offer_data, offer_decline, offers_pending_for_courier
 from jobs.models import JobStatus, OfferStatus
 from marketplace.api.permissions import IsCourier
+from marketplace.api.schema import error_responses
 
 
 class _OfferStopSerializer(serializers.Serializer):
@@ -73,7 +74,16 @@ class CourierOfferAcceptApi(APIView):
 
     permission_classes = [IsCourier]
 
-    @extend_schema(request=None, responses={200: OfferAnswerOutputSerializer}, tags=["courier"])
+    @extend_schema(
+        request=None,
+        responses={
+            200: OfferAnswerOutputSerializer,
+            **error_responses(
+                {409: "`offer_no_longer_available`: expired, taken, or you hold another job."}
+            ),
+        },
+        tags=["courier"],
+    )
     def post(self, request: Request, offer_id: UUID) -> Response:
         offer = offer_accept(offer_pk=offer_id, courier=request.user.courier)
         return Response(OfferAnswerOutputSerializer(offer).data)
@@ -88,7 +98,14 @@ class CourierOfferDeclineApi(APIView):
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     @extend_schema(
-        request=InputSerializer, responses={200: OfferAnswerOutputSerializer}, tags=["courier"]
+        request=InputSerializer,
+        responses={
+            200: OfferAnswerOutputSerializer,
+            **error_responses(
+                {409: "`offer_no_longer_available`: expired, taken, or you hold another job."}
+            ),
+        },
+        tags=["courier"],
     )
     def post(self, request: Request, offer_id: UUID) -> Response:
         data = self.InputSerializer(data=request.data)

@@ -26,6 +26,7 @@ from jobs.courier_steps import (
 from jobs.models import JobPhoto, JobStatus, PhotoKind
 from marketplace.api.fields import LatLngField, StrictCharField
 from marketplace.api.permissions import IsCourier, IsPlatformStaff, IsShop
+from marketplace.api.schema import error_responses
 
 
 class PhotoOutputSerializer(serializers.Serializer):
@@ -144,7 +145,14 @@ class JobPinUnlockApi(APIView):
         needs_review = serializers.BooleanField()
         review_reason = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, tags=["staff"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses({409: "`pin_not_locked`: the job's PIN is not locked."}),
+        },
+        tags=["staff"],
+    )
     def post(self, request: Request, pk: UUID) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

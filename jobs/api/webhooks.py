@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,8 +19,9 @@ from jobs.webhooks import (
     webhook_secret_hint,
 )
 from marketplace.api.fields import StrictBooleanField
-from marketplace.api.pagination import PageNumberPagination
+from marketplace.api.pagination import PAGE_PARAMETERS, PageNumberPagination
 from marketplace.api.permissions import IsShop
+from marketplace.api.serializers import QuerySerializer
 
 URL_MAX_LENGTH = 500  # Shop.webhook_url and WebhookDelivery.url
 
@@ -77,7 +78,7 @@ class ShopWebhookDeliveryListApi(APIView):
 
     permission_classes = [IsShop]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=WebhookStatus.choices, required=False)
 
     class OutputSerializer(serializers.Serializer):
@@ -116,8 +117,7 @@ class ShopWebhookDeliveryListApi(APIView):
     @extend_schema(
         parameters=[
             FilterSerializer,
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *PAGE_PARAMETERS,
         ],
         responses={
             200: type(

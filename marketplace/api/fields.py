@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.gis.geos import Point
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 
 from marketplace import jsonsafe
@@ -125,3 +126,19 @@ def json_field_value(name: str, text: str, *, max_bytes: int = 64 * 1024) -> Any
     except jsonsafe.JSONRejected as exc:
         message = f"{PARSE_ERROR_PREFIX}{exc.msg}"
         raise JSONFieldParseError(f"{name}: {message}", fields={name: [message]}) from None
+
+
+def _or_empty(string_format: str) -> dict[str, Any]:
+    return {
+        "anyOf": [{"type": "string", "format": string_format}, {"type": "string", "maxLength": 0}]
+    }
+
+
+@extend_schema_field(_or_empty("email"))
+class EmailOrEmptyField(serializers.CharField):
+    """An output e-mail address; ``""`` when the account has none."""
+
+
+@extend_schema_field(_or_empty("uri"))
+class URLOrEmptyField(serializers.CharField):
+    """An output URL; ``""`` when none is set."""

@@ -1,8 +1,17 @@
-"""OpenAPI generation tweaks: unique component names for views' nested serializers."""
+"""OpenAPI generation: component names, and the error responses every operation documents.
+
+The ``add_error_responses`` hook gives each operation the errors its shape implies
+(400/413/415 for a body, 400 for query parameters, 404 for path parameters and pages,
+401/403 for authenticated operations, 429 everywhere). What only the view knows, a 409
+code or a 422, the view declares with ``error_responses({409: "...", 422: "..."})``.
+It also attaches the OpenAPI links in ``LINKS`` (quote -> job post -> job detail, …).
+"""
 
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -31,29 +40,90 @@ ERROR_SCHEMA = {
 }
 
 _ERRORS_BY_STATUS = {
-    "400": "Invalid input (`validation_error`, `parse_error`, …).",
-    "401": "Missing or invalid token.",
-    "403": "The account's role may not use this endpoint.",
+    "400": "Invalid input (`validation_error`, `parse_error`, …); `fields` names the culprits.",
+    "401": "Missing or invalid token (`not_authenticated`, `authentication_failed`).",
+    "403": "The account's role may not use this endpoint (`permission_denied`).",
+    "404": "No such object, or it is someone else's (`not_found`); also a page past the last.",
     "413": "The request body is too large.",
-    "415": "The body is not JSON.",
-    "429": "Too many requests; see Retry-After.",
+    "415": "The body is not JSON (`unsupported_media_type`).",
+    "429": "Too many requests (`throttled`); see Retry-After.",
+}
+_BODY_METHODS = {"post", "put", "patch"}
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The ``Error`` component (the hook replaces its generated schema with ERROR_SCHEMA)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField()
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int, OpenApiResponse]:
+    """Responses for ``extend_schema``: each status answers an ``Error`` described so."""
+    return {
+        status: OpenApiResponse(response=ErrorSerializer, description=description)
+        for status, description in descriptions.items()
+    }
+
+
+def _standard_statuses(method: str, operation: dict) -> list[str]:
+    parameters = operation.get("parameters", [])
+    statuses = ["429"]
+    if method in _BODY_METHODS:
+        statuses += ["400", "413", "415"]
+    elif any(parameter["in"] == "query" for parameter in parameters):
+        statuses.append("400")
+    if any(parameter["in"] == "path" or parameter["name"] == "page" for parameter in parameters):
+        statuses.append("404")
+    # [{}] or no "security" means anonymous access is allowed.
+    if any(operation.get("security", [])):
+        statuses += ["401", "403"]
+    return statuses
+
+
+def _job_link(operation_id: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": {"id": "$response.body#/id"}}
+
+
+# OpenAPI links: what a client (and the fuzzer's stateful phase) can do next with an
+# answer. (operationId, status) -> link name -> link. Add a row when an endpoint's answer
+# names an object another endpoint takes.
+LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("quote_create", "201"): {
+        "PostJobFromQuote": {
+            "operationId": "job_create",
+            "requestBody": {"quote_id": "$response.body#/id"},
+        }
+    },
+    ("job_create", "201"): {
+        "GetJob": _job_link("v1_jobs_retrieve"),
+        "GetJobEvents": _job_link("v1_jobs_events_retrieve"),
+        "CancelJob": _job_link("v1_jobs_cancel_create"),
+        "RepostJob": _job_link("v1_jobs_repost_create"),
+    },
 }
 
 
+def add_links(result: dict) -> None:
+    """Attach LINKS to the responses they start from."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                links = LINKS.get((operation.get("operationId"), status))
+                if links:
+                    response["links"] = links
+
+
 def add_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
-    """drf-spectacular postprocessing hook: document the common error responses."""
+    """drf-spectacular postprocessing hook: document the error responses every view shares."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
-            statuses = ["429"]
-            if method in {"post", "put", "patch"}:
-                statuses += ["400", "413", "415"]
-            # [{}] or no "security" means anonymous access is allowed.
-            if any(operation.get("security", [])):
-                statuses += ["401", "403"]
-            for status in statuses:
+            for status in _standard_statuses(method, operation):
                 operation["responses"].setdefault(
                     status, {"description": _ERRORS_BY_STATUS[status], "content": reference}
                 )
+    add_links(result)
     return result

@@ -1,27 +1,61 @@
 """Serializers more than one endpoint shares: credentials, users, shops."""
 
+from typing import Any
+
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from marketplace.api.fields import LatLngField
+from marketplace.api.fields import (
+    EmailOrEmptyField,
+    LatLngField,
+    StrictCharField,
+    URLOrEmptyField,
+)
 
 
 class CredentialsSerializer(serializers.Serializer):
     """Username and password as sent at sign-up and sign-in."""
 
-    username = serializers.CharField(
+    username = StrictCharField(
         max_length=150,
         validators=[
             RegexValidator(r"^[\w.@+-]+\Z", "Use letters, digits and @ . + - _ only."),
         ],
     )
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 8,
+        "maxLength": 128,
+        "pattern": r"\D",
+        "writeOnly": True,
+        "description": (
+            "At least 8 characters, not only digits, not too like the username, e-mail or "
+            "name, and not a commonly used password; otherwise 400 `validation_error` "
+            "listing every reason."
+        ),
+    }
+)
+class NewPasswordField(StrictCharField):
+    """A new account's password; AUTH_PASSWORD_VALIDATORS judge it (all reasons at once)."""
+
+
+class NewCredentialsSerializer(CredentialsSerializer):
+    """Credentials for a new account: the schema states the password policy."""
+
+    password = NewPasswordField(
+        min_length=8, max_length=128, write_only=True, trim_whitespace=False
+    )
 
 
 class UserOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = EmailOrEmptyField()
     role = serializers.CharField()
 
 
@@ -30,5 +64,15 @@ class ShopOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     default_pickup_address = serializers.CharField()
     default_pickup_point = LatLngField(allow_null=True)
-    webhook_url = serializers.URLField()
+    webhook_url = URLOrEmptyField()
     created_at = serializers.DateTimeField()
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query-string filters: ``?name=`` (present but empty) is a 400, not "no filter"."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        blank = [name for name in self.fields if name in data and data.get(name) == ""]
+        if blank:
+            raise serializers.ValidationError({name: ["May not be empty."] for name in blank})
+        return super().to_internal_value(data)

@@ -11,10 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.api.errors import ApplicationError
-from marketplace.api.fields import LatLngField
+from marketplace.api.fields import LatLngField, StrictCharField
 from marketplace.api.permissions import IsShop
+from marketplace.api.schema import error_responses
 from marketplace.api.serializers import (
     CredentialsSerializer,
+    NewCredentialsSerializer,
     ShopOutputSerializer,
     UserOutputSerializer,
 )
@@ -34,11 +36,11 @@ class ShopRegisterApi(APIView):
     permission_classes = [AllowAny]
     throttle_scope = "auth"
 
-    class InputSerializer(CredentialsSerializer):
+    class InputSerializer(NewCredentialsSerializer):
         email = serializers.EmailField(required=False, default="")
-        phone = serializers.CharField(max_length=32, required=False, default="")
-        shop_name = serializers.CharField(max_length=200)
-        default_pickup_address = serializers.CharField(max_length=500, required=False, default="")
+        phone = StrictCharField(max_length=32, required=False, default="")
+        shop_name = StrictCharField(max_length=200)
+        default_pickup_address = StrictCharField(max_length=500, required=False, default="")
         default_pickup_point = LatLngField(required=False, allow_null=True, default=None)
 
     class OutputSerializer(serializers.Serializer):
@@ -47,7 +49,15 @@ class ShopRegisterApi(APIView):
         shop = ShopOutputSerializer()
 
     @extend_schema(
-        request=InputSerializer, responses={201: OutputSerializer}, tags=["auth"], auth=[]
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **error_responses(
+                {400: "`validation_error`: a bad field, a taken username, or a weak password."}
+            ),
+        },
+        tags=["auth"],
+        auth=[],
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -69,7 +79,15 @@ class TokenObtainApi(APIView):
         user = UserOutputSerializer()
 
     @extend_schema(
-        request=CredentialsSerializer, responses={200: OutputSerializer}, tags=["auth"], auth=[]
+        request=CredentialsSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                {400: "`invalid_credentials`: no such user or a wrong password; or a bad field."}
+            ),
+        },
+        tags=["auth"],
+        auth=[],
     )
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)

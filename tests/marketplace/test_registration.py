@@ -249,9 +249,12 @@ def test_missing_fields_are_each_named(api_client: APIClient) -> None:
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"username": ["a", "list"]}, "username", "Not a valid string."),
+        ({"username": ["a", "list"]}, "username", "A string is required."),
+        ({"username": 12345678}, "username", "A string is required."),
         ({"username": "has space"}, "username", "Use letters, digits and @ . + - _ only."),
-        ({"shop_name": {"an": "object"}}, "shop_name", "Not a valid string."),
+        ({"shop_name": {"an": "object"}}, "shop_name", "A string is required."),
+        ({"shop_name": 42}, "shop_name", "A string is required."),
+        ({"phone": 4930123}, "phone", "A string is required."),
         ({"email": "not-an-email"}, "email", "Enter a valid email address."),
         ({"username": "x" * 151}, "username", "Ensure this field has no more than 150 characters."),
     ],

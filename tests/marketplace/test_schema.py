@@ -59,3 +59,72 @@ def test_schema_documents_the_error_shape_per_operation(client: Client) -> None:
     assert sorted(profile) == ["200", "401", "403", "429"]
     error_ref = profile["401"]["content"]["application/json"]["schema"]["$ref"]
     assert error_ref == "#/components/schemas/Error"
+
+
+@pytest.mark.django_db
+def test_every_operation_documents_the_errors_its_shape_implies(client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    error_ref = {"$ref": "#/components/schemas/Error"}
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            where = f"{method.upper()} {path}"
+            expected = {"429"}
+            if method in {"post", "put", "patch"}:
+                expected |= {"400", "413", "415"}
+            if "{" in path:
+                expected.add("404")
+            if any(operation.get("security", [])):
+                expected |= {"401", "403"}
+            assert expected <= set(responses), (where, sorted(responses))
+            for status in expected:
+                content = responses[status]["content"]["application/json"]["schema"]
+                assert content == error_ref, (where, status)
+
+
+@pytest.mark.django_db
+def test_views_declare_their_own_conflicts_and_unprocessable(client: Client) -> None:
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()[
+        "paths"
+    ]
+
+    cancel = paths["/api/v1/jobs/{id}/cancel/"]["post"]["responses"]
+    assert "`invalid_transition`" in cancel["409"]["description"]
+    quote = paths["/api/v1/quotes/"]["post"]["responses"]
+    assert "`outside_service_area`" in quote["422"]["description"]
+    post = paths["/api/v1/jobs/"]["post"]["responses"]
+    assert {"404", "409", "422"} <= set(post)
+    location = paths["/api/v1/courier/location/"]["post"]["responses"]
+    assert "`courier_offline`" in location["409"]["description"]
+    token = paths["/api/v1/auth/token/"]["post"]["responses"]
+    assert "`invalid_credentials`" in token["400"]["description"]
+    listing = paths["/api/v1/jobs/"]["get"]["responses"]
+    assert {"400", "404"} <= set(listing)  # bad query parameters; a page past the last
+
+
+@pytest.mark.django_db
+def test_blank_outputs_and_the_password_policy_are_declared(client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+
+    blank_or = [{"type": "string", "maxLength": 0}]
+    assert components["ShopOutput"]["properties"]["webhook_url"]["anyOf"][1:] == blank_or
+    assert components["UserOutput"]["properties"]["email"]["anyOf"][1:] == blank_or
+    password = components["ShopRegisterInputRequest"]["properties"]["password"]
+    assert (password["minLength"], password["pattern"]) == (8, r"\D")
+
+
+@pytest.mark.django_db
+def test_links_lead_from_a_quote_to_its_job(client: Client) -> None:
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()[
+        "paths"
+    ]
+
+    quote_links = paths["/api/v1/quotes/"]["post"]["responses"]["201"]["links"]
+    assert quote_links["PostJobFromQuote"] == {
+        "operationId": "job_create",
+        "requestBody": {"quote_id": "$response.body#/id"},
+    }
+    job_links = paths["/api/v1/jobs/"]["post"]["responses"]["201"]["links"]
+    assert job_links["CancelJob"]["operationId"] == "v1_jobs_cancel_create"

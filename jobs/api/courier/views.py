@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -35,9 +35,10 @@ from jobs.courier_steps import (
 from jobs.models import Job, JobStatus
 from jobs.photos import ProofImage, image_read
 from marketplace.api.fields import StrictCharField
-from marketplace.api.pagination import PageNumberPagination
+from marketplace.api.pagination import PAGE_PARAMETERS, PageNumberPagination
 from marketplace.api.parsing import StrictJSONParser
 from marketplace.api.permissions import IsCourier
+from marketplace.api.schema import error_responses
 
 
 def _job_body(courier_job: Job) -> dict[str, Any]:
@@ -56,8 +57,7 @@ class CourierJobListApi(APIView):
         operation_id="v1_courier_jobs_list",
         responses={200: CourierJobPageSerializer},
         parameters=[
-            OpenApiParameter("page", int, description="Page number, from 1."),
-            OpenApiParameter("page_size", int, description="Up to 200; default 50."),
+            *PAGE_PARAMETERS,
         ],
         tags=["courier"],
     )
@@ -80,6 +80,10 @@ class CourierJobDetailApi(APIView):
 
 
 # --- Steps -------------------------------------------------------------------------------
+
+
+_STEP_CONFLICT = "`invalid_transition`: the job is not in the state this step starts from."
+STEP_ERRORS = error_responses({409: _STEP_CONFLICT})
 
 
 class _StepApi(APIView):
@@ -111,7 +115,9 @@ class CourierJobPositionStepApi(_StepApi):
         pass
 
     @extend_schema(
-        request=InputSerializer, responses={200: CourierJobOutputSerializer}, tags=["courier"]
+        request=InputSerializer,
+        responses={200: CourierJobOutputSerializer, **STEP_ERRORS},
+        tags=["courier"],
     )
     def post(self, request: Request, pk: UUID) -> Response:
         data = self.own_job_input(request, pk, self.InputSerializer)
@@ -158,7 +164,7 @@ class CourierJobPickupApi(_StepApi):
             "application/json": InputSerializer,
             "multipart/form-data": InputSerializer,
         },
-        responses={200: CourierJobOutputSerializer},
+        responses={200: CourierJobOutputSerializer, **STEP_ERRORS},
         tags=["courier"],
     )
     def post(self, request: Request, pk: UUID) -> Response:
@@ -203,7 +209,10 @@ class CourierJobDeliverApi(_StepApi):
             "application/json": InputSerializer,
             "multipart/form-data": InputSerializer,
         },
-        responses={200: CourierJobOutputSerializer},
+        responses={
+            200: CourierJobOutputSerializer,
+            **error_responses({409: f"{_STEP_CONFLICT} `pin_locked`: too many wrong PINs."}),
+        },
         tags=["courier"],
     )
     def post(self, request: Request, pk: UUID) -> Response:
@@ -239,7 +248,9 @@ class CourierJobFailApi(_StepApi):
         note = StrictCharField(required=False, allow_blank=True, default="", max_length=500)
 
     @extend_schema(
-        request=InputSerializer, responses={200: CourierJobOutputSerializer}, tags=["courier"]
+        request=InputSerializer,
+        responses={200: CourierJobOutputSerializer, **STEP_ERRORS},
+        tags=["courier"],
     )
     def post(self, request: Request, pk: UUID) -> Response:
         data = self.own_job_input(request, pk, self.InputSerializer)
@@ -267,7 +278,9 @@ class CourierJobDropApi(_StepApi):
         id = serializers.UUIDField()
         status = serializers.ChoiceField(choices=JobStatus.choices)
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, tags=["courier"])
+    @extend_schema(
+        request=InputSerializer, responses={200: OutputSerializer, **STEP_ERRORS}, tags=["courier"]
+    )
     def post(self, request: Request, pk: UUID) -> Response:
         data = self.own_job_input(request, pk, self.InputSerializer)
         job = job_drop(

@@ -48,7 +48,10 @@ from marketplace.api.fields import (
     StrictIntegerField,
     StrictUUIDField,
 )
+from marketplace.api.pagination import PAGE_PARAMETERS
 from marketplace.api.permissions import IsPlatformStaff, IsShop
+from marketplace.api.schema import error_responses
+from marketplace.api.serializers import QuerySerializer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -64,7 +67,10 @@ class QuoteCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: QuoteOutputSerializer},
+        responses={
+            201: QuoteOutputSerializer,
+            **error_responses({422: "`outside_service_area`: no zone serves the pickup."}),
+        },
         tags=["shop"],
         operation_id="quote_create",
     )
@@ -142,12 +148,11 @@ def idempotency_key_from(request: Request) -> str | None:
 def statuses_from(request: Request) -> list[str]:
     """?status=a&status=b or ?status=a,b; unknown names are a 400."""
     names = [
-        name.strip()
-        for raw in request.query_params.getlist("status")
-        for name in raw.split(",")
-        if name.strip()
+        name.strip() for raw in request.query_params.getlist("status") for name in raw.split(",")
     ]
     unknown = sorted(set(names) - set(JobStatus.values))
+    if "" in unknown:
+        raise serializers.ValidationError({"status": ["May not be empty."]})
     if unknown:
         raise serializers.ValidationError(
             {
@@ -167,7 +172,7 @@ class JobListCreateApi(APIView):
             return [IsShop()]
         return [(IsShop | IsPlatformStaff)()]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         created_after = serializers.DateTimeField(required=False)
         created_before = serializers.DateTimeField(required=False)
 
@@ -177,14 +182,14 @@ class JobListCreateApi(APIView):
                 "status",
                 OpenApiTypes.STR,
                 many=True,
+                enum=JobStatus.values,
                 description="One or several statuses (repeat it, or separate by commas).",
             ),
             OpenApiParameter(
                 "created_after", OpenApiTypes.DATETIME, description="Created at or after."
             ),
             OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Before."),
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            *PAGE_PARAMETERS,
         ],
         responses={200: JobPageSerializer},
         tags=["shop"],
@@ -213,7 +218,17 @@ class JobListCreateApi(APIView):
                 ),
             )
         ],
-        responses={201: JobSecretsOutputSerializer, 200: JobSecretsOutputSerializer},
+        responses={
+            201: JobSecretsOutputSerializer,
+            200: JobSecretsOutputSerializer,
+            **error_responses(
+                {
+                    404: "`not_found`: no such quote, or another shop's.",
+                    409: "`quote_expired`, `quote_used` or `idempotency_conflict`.",
+                    422: "`outside_service_area`: no zone serves the pickup.",
+                }
+            ),
+        },
         tags=["shop"],
         operation_id="job_create",
     )
@@ -282,8 +297,7 @@ class JobEventsApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            *PAGE_PARAMETERS,
         ],
         responses={200: JobEventPageSerializer},
         tags=["shop"],
@@ -302,7 +316,12 @@ class JobCancelApi(APIView):
         reason = StrictCharField(max_length=500)
 
     @extend_schema(
-        request=InputSerializer, responses={200: JobSecretsOutputSerializer}, tags=["shop"]
+        request=InputSerializer,
+        responses={
+            200: JobSecretsOutputSerializer,
+            **error_responses({409: "`invalid_transition`: the job is past pickup or done."}),
+        },
+        tags=["shop"],
     )
     def post(self, request: Request, pk: Any) -> Response:
         job = job_get(user=request.user, pk=pk)
@@ -317,7 +336,14 @@ class JobRepostApi(APIView):
 
     permission_classes = [IsShop]
 
-    @extend_schema(request=None, responses={200: JobSecretsOutputSerializer}, tags=["shop"])
+    @extend_schema(
+        request=None,
+        responses={
+            200: JobSecretsOutputSerializer,
+            **error_responses({409: "`invalid_transition`: only an unassigned job is reposted."}),
+        },
+        tags=["shop"],
+    )
     def post(self, request: Request, pk: Any) -> Response:
         job = job_repost(job=job_get(user=request.user, pk=pk), actor=request.user)
         return Response(JobSecretsOutputSerializer(job, context={"request": request}).data)

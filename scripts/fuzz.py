@@ -1,0 +1,161 @@
+"""``./dev fuzz``: schemathesis against the live server, as anonymous, shop and courier.
+
+Creates a scratch database (``fuzz_marketplace``, or ``fuzz_marketplace_N`` with
+``TEST_ISOLATION_SLOT=N``) the way the test suite does, migrates it, seeds a service
+zone, a shop and a courier, starts uvicorn against it (``tests/e2e_server.py``), and runs
+``schemathesis run --checks all`` on ``/api/schema/`` once per identity. Extra arguments
+go to every schemathesis run (e.g. ``--max-examples 20``). Exits non-zero when any run
+reports a failure; prints one totals line per run and a summary at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "marketplace.test_settings"
+# The fuzzer sends thousands of requests a minute from one address; the throttles are
+# documented (429) but would otherwise answer most of the run.
+for _scope in ("ANON", "USER", "AUTH"):
+    os.environ[f"THROTTLE_{_scope}"] = "1000000/min"
+MAX_BODY_BYTES = 1_048_576
+# One JSON report per identity, kept for reading after the run.
+REPORTS = ROOT / ".fuzz-report"
+CONFIG = ROOT / "scripts" / "schemathesis.toml"
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    identity: str
+    operations: int
+    cases: int
+    failures: int
+    errors: int
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"{self.identity:<9} operations={self.operations} cases={self.cases} "
+            f"failures={self.failures} errors={self.errors} time={self.seconds:.0f}s"
+        )
+
+
+def _scratch_database() -> tuple[dict, str]:
+    """Create and migrate the scratch database: its settings entry, and the name it replaced."""
+    import django
+    from django.conf import settings
+
+    suffix = (
+        f"_{os.environ['TEST_ISOLATION_SLOT']}" if os.environ.get("TEST_ISOLATION_SLOT") else ""
+    )
+    settings.DATABASES["default"]["TEST"] = {"NAME": f"fuzz_marketplace{suffix}"}
+    django.setup()
+    from django.db import connection
+
+    original_name = settings.DATABASES["default"]["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    return dict(settings.DATABASES["default"]), original_name
+
+
+def _seed() -> dict[str, str]:
+    """A Berlin zone, a shop and an online courier; their tokens by identity."""
+    from django.contrib.gis.geos import Point
+    from django.core.management import call_command
+
+    from couriers.models import Vehicle
+    from couriers.services import courier_register, courier_set_availability
+    from marketplace.services import shop_register
+
+    call_command("seed_demo_zone", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    _, _, shop_token = shop_register(
+        username="fuzz-shop",
+        password="fuzz-shop-password-1",
+        shop_name="Fuzz Shop",
+        default_pickup_address="Alexanderplatz 1, Berlin",
+        default_pickup_point=Point(13.4132, 52.5219, srid=4326),
+    )
+    _, courier, courier_token = courier_register(
+        username="fuzz-courier", password="fuzz-courier-password-1", vehicle=Vehicle.BIKE
+    )
+    courier_set_availability(courier=courier, online=True)
+    return {"anonymous": "", "shop": shop_token.key, "courier": courier_token.key}
+
+
+def _run(identity: str, token: str, base_url: str, extra: list[str], report: Path) -> RunTotals:
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{base_url}/api/schema/",
+        "--url",
+        base_url,
+        "--checks",
+        "all",
+        # One worker: with more, schemathesis' threads trip a CPython 3.11 AST bug
+        # ("AST constructor recursion depth mismatch") now and then.
+        "--workers",
+        "1",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+        *([] if not token else ["--header", f"Authorization: Token {token}"]),
+        *extra,
+    ]
+    print(f"\n==> schemathesis as {identity}", flush=True)
+    started = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=False)
+    seconds = time.monotonic() - started
+    return _totals(identity, report, seconds)
+
+
+def _totals(identity: str, report: Path, seconds: float) -> RunTotals:
+    """Read schemathesis' JSON report: operations tested, cases generated, failures found."""
+    data = json.loads(report.read_text())
+    return RunTotals(
+        identity=identity,
+        operations=data["operations"]["tested"],
+        cases=data["test_cases"]["generated"],
+        failures=sum(failure["count"] for failure in data["failures"]),
+        errors=len(data["errors"]),
+        seconds=seconds,
+    )
+
+
+def main(argv: list[str]) -> int:
+    from django.db import connection
+
+    from tests.e2e_server import running_server
+
+    database, original_name = _scratch_database()
+    started = time.monotonic()
+    results: list[RunTotals] = []
+    try:
+        tokens = _seed()
+        with running_server(database=database, max_body_bytes=MAX_BODY_BYTES) as server:
+            REPORTS.mkdir(exist_ok=True)
+            for identity, token in tokens.items():
+                report = REPORTS / f"{identity}.json"
+                results.append(_run(identity, token, server.http_url, argv, report))
+    finally:
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+    load = os.getloadavg()
+    print(f"\n==> totals ({platform.machine()}, {os.cpu_count()} CPUs, load {load[0]:.1f})")
+    for result in results:
+        print("  " + result.line())
+    print(f"  all runs: {time.monotonic() - started:.0f}s")
+    return 1 if any(r.failures or r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
