@@ -31,6 +31,7 @@ from jobs.tracking.tokens import job_for_tracking_token, job_tracking_rotate, tr
 from marketplace.api.errors import NotFoundError
 from marketplace.api.fields import StrictCharField, StrictDateTimeField, StrictIntegerField
 from marketplace.api.permissions import IsShop
+from marketplace.api.schema import ErrorSerializer
 
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
@@ -41,14 +42,6 @@ PRIVATE_HEADERS = {
 
 class TrackingLinkNotFound(NotFoundError):
     default_message = "This tracking link is not valid (it may have expired)."
-
-
-class ErrorSerializer(serializers.Serializer):
-    """``{"code", "message", "fields"}`` (the schema's ``Error`` component)."""
-
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField()
 
 
 def errors(**descriptions: str) -> dict[int, OpenApiResponse]:
