@@ -109,7 +109,10 @@ class CourierConsumer(AuthenticatedJsonConsumer):
             location_buffer.add(pings)
             if self.state.active_job_pk is not None:
                 await tracking_broadcast_async(
-                    job_pk=self.state.active_job_pk, pings=pings, gate=self.tracking_gate
+                    job_pk=self.state.active_job_pk,
+                    pings=pings,
+                    gate=self.tracking_gate,
+                    vehicle=self.state.track.vehicle,
                 )
             if location_buffer.is_backed_up():
                 await location_buffer.wait_for_writer()

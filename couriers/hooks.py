@@ -12,7 +12,10 @@ the line upwards, and ``jobs`` plugs them in from ``JobsConfig.ready()``:
 - **position shown** (any number of subscribers): called with a job's pk and the
   courier's newest shown fix, once per TRACKING_BROADCAST_INTERVAL_SECONDS per job (the
   throttle already passed). ``jobs`` sends the recipient and the shop what each may see,
-  with a fresh ETA. Blocking: the socket calls it off the event loop.
+  with a fresh ETA. Blocking: the REST path calls it in the request.
+- **position shown, on the loop** (any number of async subscribers): the same, awaited
+  on the courier socket's event loop with the courier's vehicle, so a live position
+  costs no thread hop. Subscribers must not block (no database on the loop).
 
 Assignments reach couriers the other way round: ``jobs`` calls ``courier_job_assign`` and
 ``courier_job_release`` in ``couriers.services``.
@@ -20,16 +23,18 @@ Assignments reach couriers the other way round: ``jobs`` calls ``courier_job_ass
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
 ActiveJobProvider = Callable[[int], UUID | None]
 OfflineSubscriber = Callable[[Sequence[int]], None]
 PositionSubscriber = Callable[..., object]
+AsyncPositionSubscriber = Callable[..., Awaitable[object]]
 
 _active_job_provider: ActiveJobProvider | None = None
 _offline_subscribers: list[OfflineSubscriber] = []
 _position_subscribers: list[PositionSubscriber] = []
+_async_position_subscribers: list[AsyncPositionSubscriber] = []
 
 
 def active_job_provider_set(provider: ActiveJobProvider | None) -> None:
@@ -69,3 +74,20 @@ def position_shown(*, job_pk: object, ping: object) -> None:
     """Tell every position subscriber about ``ping`` (an ``AcceptedPing``) for ``job_pk``."""
     for subscriber in list(_position_subscribers):
         subscriber(job_pk=job_pk, ping=ping)
+
+
+def position_subscribe_async(subscriber: AsyncPositionSubscriber) -> None:
+    """Await ``subscriber(job_pk=, ping=, vehicle=)`` with each throttled shown fix
+    from a courier socket (once per function)."""
+    if subscriber not in _async_position_subscribers:
+        _async_position_subscribers.append(subscriber)
+
+
+def has_async_position_subscribers() -> bool:
+    return bool(_async_position_subscribers)
+
+
+async def position_shown_async(*, job_pk: object, ping: object, vehicle: str) -> None:
+    """Tell every async position subscriber, on the caller's event loop."""
+    for subscriber in list(_async_position_subscribers):
+        await subscriber(job_pk=job_pk, ping=ping, vehicle=vehicle)

@@ -14,7 +14,6 @@ from uuid import UUID
 
 import redis
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import DecimalField, ExpressionWrapper, F
@@ -37,10 +36,11 @@ from marketplace.models import User
 from marketplace.realtime.broadcast import (
     broadcast_now,
     broadcast_on_commit,
-    group_message,
     send_event_on_commit,
 )
 from marketplace.realtime.groups import courier_group, job_group
+from marketplace.realtime.publish_async import publish_now
+from marketplace.redis_async import async_redis
 from marketplace.services import user_create
 
 logger = logging.getLogger(__name__)
@@ -271,12 +271,14 @@ class TrackingGate:
     trip that the claim would refuse anyway.
     """
 
-    __slots__ = ("last_claim_at", "publishing")
+    __slots__ = ("last_claim_at", "pending", "publishing")
 
     def __init__(self) -> None:
         self.last_claim_at = float("-inf")
-        # The position hook's run for this socket, if one is still going.
+        # Blocking position hooks only (no async subscriber): the run on a worker thread,
+        # and the newest claimed ping waiting for it to finish.
         self.publishing: asyncio.Task | None = None
+        self.pending: tuple[object, AcceptedPing] | None = None
 
     def is_open(self) -> bool:
         now = time.monotonic()
@@ -286,7 +288,15 @@ class TrackingGate:
         return True
 
 
-_claim_off_loop = sync_to_async(tracking_broadcast_claim, thread_sensitive=False)
+async def tracking_broadcast_claim_async(*, job_pk: object) -> bool:
+    """``tracking_broadcast_claim`` on the event loop (the same key, one round trip)."""
+    interval_ms = max(1, int(settings.TRACKING_BROADCAST_INTERVAL_SECONDS * 1000))
+    key = f"{settings.REDIS_KEY_PREFIX}:track-throttle:{job_pk}"
+    try:
+        return bool(await async_redis().set(key, 1, px=interval_ms, nx=True))
+    except (OSError, redis.RedisError) as exc:
+        logger.warning("tracking throttle unavailable: %s", exc)
+        return False
 
 
 def _position_shown_in_worker(*, job_pk: object, ping: AcceptedPing) -> None:
@@ -300,19 +310,36 @@ def _position_shown_in_worker(*, job_pk: object, ping: AcceptedPing) -> None:
 _position_shown_off_loop = sync_to_async(_position_shown_in_worker, thread_sensitive=False)
 
 
+async def _position_shown_latest(gate: TrackingGate) -> None:
+    while (pending := gate.pending) is not None:
+        gate.pending = None
+        await _position_shown_off_loop(job_pk=pending[0], ping=pending[1])
+
+
 async def tracking_broadcast_async(
-    *, job_pk: object, pings: Sequence[AcceptedPing], gate: TrackingGate
+    *, job_pk: object, pings: Sequence[AcceptedPing], gate: TrackingGate, vehicle: str
 ) -> bool:
-    """``tracking_broadcast`` for the socket: the local gate, then the claim off the loop."""
+    """``tracking_broadcast`` for the socket, all on the event loop.
+
+    The local gate, then the Redis claim, then the async position hooks awaited in line
+    (they publish without a thread hop or a database read). Blocking hooks, when no
+    async one is plugged in, run on a worker thread, one run per socket at a time; a
+    ping claimed meanwhile replaces any still waiting, so the newest is always shown.
+    """
     ping = tracking_latest_shown(pings)
-    if ping is None or not gate.is_open() or not await _claim_off_loop(job_pk=job_pk):
+    if (
+        ping is None
+        or not gate.is_open()
+        or not await tracking_broadcast_claim_async(job_pk=job_pk)
+    ):
         return False
-    payload = tracking_payload(job_pk=job_pk, ping=ping)
-    await get_channel_layer().group_send(job_group(job_pk), group_message(payload))
-    # In the background, one run per socket at a time: the hook reads the database and
-    # may ask a routing engine, and the courier's next frames must not wait for that.
+    await publish_now([(job_group(job_pk), tracking_payload(job_pk=job_pk, ping=ping))])
+    if hooks.has_async_position_subscribers():
+        await hooks.position_shown_async(job_pk=job_pk, ping=ping, vehicle=vehicle)
+        return True
+    gate.pending = (job_pk, ping)
     if gate.publishing is None or gate.publishing.done():
-        gate.publishing = asyncio.ensure_future(_position_shown_off_loop(job_pk=job_pk, ping=ping))
+        gate.publishing = asyncio.ensure_future(_position_shown_latest(gate))
     return True
 
 

@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from jobs.models import Job
+from jobs.tracking import privacy
 from jobs.tracking.publish import REVOKE
 from jobs.tracking.selectors import (
     RESUME_MAX_EVENTS,
@@ -40,6 +41,7 @@ from jobs.tracking.throttles import tracking_rate_check
 from jobs.tracking.tokens import job_for_tracking_token, tracking_token_hash
 from jobs.webhooks import event_envelope
 from marketplace.models import Role
+from marketplace.realtime.broadcast import FORWARD
 from marketplace.realtime.consumers import AuthenticatedJsonConsumer
 from marketplace.realtime.groups import shop_group, track_group
 
@@ -66,6 +68,17 @@ class TrackingConsumer(AuthenticatedJsonConsumer):
 
     handlers = {"ping": "on_ping"}
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Group frames skip Channels' per-message ``aclose_old_connections()``.
+
+        It is a thread hop per message, and a busy job sends several frames a second to
+        every socket following it; forwarding a frame never touches the database.
+        """
+        if message["type"] == FORWARD:
+            await self._guarded(self.realtime_forward, message)
+        else:
+            await super().dispatch(message)
+
     async def connect(self) -> None:
         # No account: the link authorises, so the base class's role check is skipped.
         await self.accept()
@@ -84,6 +97,7 @@ class TrackingConsumer(AuthenticatedJsonConsumer):
         self.token_hash = tracking_token_hash(self.token)
         self.expiry: asyncio.TimerHandle | None = None
         self.group = track_group(job.pk)
+        self.status = snapshot["status"]
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json(snapshot)
         self._schedule_expiry(snapshot["expires_at"])
@@ -118,16 +132,18 @@ class TrackingConsumer(AuthenticatedJsonConsumer):
                 await self._close_link("revoked")
             return
         if kind == "status":
+            self.status = payload["status"]
             await self.send_json(with_photo_urls(payload, token=self.token))
             self._schedule_expiry(payload.get("expires_at"))
-        elif kind in ("eta", "courier_location"):
+        elif kind == "courier_location":
+            if privacy.recipient_may_see_location(self.status):
+                await self.send_json(payload)
+        elif kind == "eta":
             await self.send_json(payload)
         # Anything else sent to the group is not for recipients and is dropped.
 
 
 def _shop_job(job: Job) -> dict[str, Any]:
-    from jobs.tracking import privacy
-
     location = None
     if job.courier_id is not None and privacy.shop_may_see_location(job.status):
         shown, _ = latest_fixes(job.courier_id)
@@ -178,13 +194,27 @@ class ShopConsumer(AuthenticatedJsonConsumer):
     role = Role.SHOP
     handlers = {"ping": "on_ping", "resume": "on_resume"}
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Group frames skip Channels' per-message ``aclose_old_connections()``.
+
+        It is a thread hop per message, and a busy job sends several frames a second to
+        every socket following it; forwarding a frame never touches the database.
+        """
+        if message["type"] == FORWARD:
+            await self._guarded(self.realtime_forward, message)
+        else:
+            await super().dispatch(message)
+
     async def on_authenticated(self) -> None:
         self.shop_pk = self.user.shop_id
         self.replayed: set[int] = set()
         self.group = shop_group(self.shop_pk)
         # Join first, so no event can fall between the snapshot and the live frames.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json(await database_sync_to_async(shop_snapshot)(self.shop_pk))
+        snapshot = await database_sync_to_async(shop_snapshot)(self.shop_pk)
+        # The last status this socket was told per job (events follow in publish order).
+        self.statuses: dict[str, str] = {job["job_id"]: job["status"] for job in snapshot["jobs"]}
+        await self.send_json(snapshot)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -220,6 +250,14 @@ class ShopConsumer(AuthenticatedJsonConsumer):
 
     async def realtime_forward(self, event: dict[str, Any]) -> None:
         payload = event["payload"]
-        if _is_event(payload) and payload["id"] in self.replayed:
-            return
+        if _is_event(payload):
+            if payload["id"] in self.replayed:
+                return
+            data = payload.get("data") or {}
+            if data.get("status"):
+                self.statuses[data["job_id"]] = data["status"]
+        elif payload.get("type") == "courier_location":
+            status = self.statuses.get(payload.get("job_id"))
+            if status is not None and not privacy.shop_may_see_location(status):
+                return  # the job left the shop's window after this fix was judged
         await self.send_json(payload)

@@ -94,20 +94,42 @@ def _cache_key(job: Job) -> str:
 
 def eta_compute(job: Job, fix: Fix, *, now: datetime) -> dict[str, Any]:
     """A fresh estimate from ``fix`` for the job's current status (asks the router)."""
-    vehicle = _vehicle(job)
-    if job.status in BEFORE_PICKUP:
-        to_pickup, source = _route_seconds(fix.point, job.pickup_point, vehicle)
-        trip, trip_source = _route_seconds(job.pickup_point, job.dropoff_point, vehicle)
+    return eta_from_points(
+        status=job.status,
+        vehicle=_vehicle(job),
+        pickup=job.pickup_point,
+        dropoff=job.dropoff_point,
+        fix=fix,
+        now=now,
+    )
+
+
+def eta_from_points(
+    *, status: str, vehicle: str, pickup: Point, dropoff: Point, fix: Fix, now: datetime
+) -> dict[str, Any]:
+    """``eta_compute`` from the few facts it needs (no ``Job``): the live position path."""
+    if status in BEFORE_PICKUP:
+        to_pickup, source = _route_seconds(fix.point, pickup, vehicle)
+        trip, trip_source = _route_seconds(pickup, dropoff, vehicle)
         seconds = to_pickup + trip
         source = source if source == trip_source else "straight_line"
     else:
-        seconds, source = _route_seconds(fix.point, job.dropoff_point, vehicle)
+        seconds, source = _route_seconds(fix.point, dropoff, vehicle)
     # The estimate runs from the fix's time: the courier has been moving since.
     elapsed = max(0.0, (now - fix.recorded_at).total_seconds())
     remaining = max(0.0, seconds - elapsed)
     confidence = "high" if source == "router" else "medium"
     earliest, latest = _window(now, remaining, confidence)
     return _payload(earliest, latest, confidence, source, now)
+
+
+def is_router_in_process() -> bool:
+    """Whether the configured router answers without I/O (safe on the event loop)."""
+    return settings.ROUTER == "straight_line"
+
+
+def eta_is_stale(fix: Fix, *, now: datetime) -> bool:
+    return now - fix.recorded_at > timedelta(seconds=settings.TRACKING_LOCATION_FRESH_SECONDS)
 
 
 def job_eta(job: Job, *, trusted_fix: Fix | None, now: datetime) -> tuple[dict | None, bool]:
@@ -119,9 +141,7 @@ def job_eta(job: Job, *, trusted_fix: Fix | None, now: datetime) -> tuple[dict |
         return None, False
     if job.status not in BEFORE_PICKUP | AFTER_PICKUP or trusted_fix is None:
         return _default_eta(job, now=now), False
-    is_stale = now - trusted_fix.recorded_at > timedelta(
-        seconds=settings.TRACKING_LOCATION_FRESH_SECONDS
-    )
+    is_stale = eta_is_stale(trusted_fix, now=now)
     basis = f"{job.status}:{job.courier_id}:{trusted_fix.recorded_at.isoformat()}"
     cached = cache.get(_cache_key(job))
     if cached is not None and cached["basis"] == basis:
