@@ -5,15 +5,14 @@ lock per shard and waits for each reply before the next may start, so under load
 socket's sends queue behind everybody else's. A group send on that layer is one
 ``PUBLISH`` of the layer's own serialisation to ``<prefix>__group__<group>`` on the
 group's shard; ``publish_now`` does exactly that on a pooled asyncio client per event
-loop and shard, with all the messages of one call in one pipelined round trip per shard.
+loop and shard (``marketplace.redis_async``, closed with its loop), with all the messages
+of one call in one pipelined round trip per shard.
 Other layers (in-memory in some tests) get their ordinary ``group_send``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +24,7 @@ from channels_redis.utils import _consistent_hash, decode_hosts
 from redis.exceptions import RedisError
 
 from marketplace.realtime.broadcast import SEND_TIMEOUT_SECONDS, group_message
+from marketplace.redis_async import loop_client
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +35,12 @@ class _AsyncPublisher:
         self.layer = layer
         self.prefix = config.get("prefix", "asgi")
         self.hosts = decode_hosts(config.get("hosts"))
-        self.clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def _shards(self) -> list[aioredis.Redis]:
-        loop = asyncio.get_running_loop()
-        shards = self.clients.get(loop)
-        if shards is None:
-            shards = self.clients[loop] = [_client(host) for host in self.hosts]
-        return shards
+        return [
+            loop_client(f"publish:{self.prefix}:{index}", lambda host=host: _client(host))
+            for index, host in enumerate(self.hosts)
+        ]
 
     async def publish(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
         shards = self._shards()

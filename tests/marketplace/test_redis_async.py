@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from marketplace import redis_async
+from marketplace.realtime.publish_async import publish_now
 from marketplace.redis_async import async_redis
 
 
@@ -42,11 +43,20 @@ def test_one_client_per_loop_closed_when_asyncio_run_ends() -> None:
 
     assert first == again
     assert "redis-async-run" not in _wait_until_gone("redis-async-run")
-    assert not redis_async._clients
+    assert not redis_async._loops
 
 
 def test_a_client_made_under_async_to_sync_is_closed_with_its_loop() -> None:
     async_to_sync(_named_use)("redis-async-a2s")
 
     assert "redis-async-a2s" not in _wait_until_gone("redis-async-a2s")
-    assert not redis_async._clients
+    assert not redis_async._loops
+
+
+def test_the_publishers_clients_are_closed_with_their_loop() -> None:
+    async def publish() -> int:
+        await publish_now([("redis-async-test", {"type": "ping"})])
+        return len(redis_async._loops[asyncio.get_running_loop()].clients)
+
+    assert asyncio.run(publish()) >= 1
+    assert not redis_async._loops

@@ -25,7 +25,7 @@ PRODUCTION = {
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # marketplace.test_settings put test-only values into this process's environment.
-    test_only = {"SECURE_SSL_REDIRECT", "REDIS_KEY_PREFIX", "PUBLIC_BASE_URL"}
+    test_only = {"SECURE_SSL_REDIRECT", "REDIS_KEY_PREFIX", "PUBLIC_BASE_URL", "Q_REDIS_URL"}
     clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in test_only}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
