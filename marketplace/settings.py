@@ -491,6 +491,17 @@ PAYOUTS_ONBOARDING_REFRESH_URL = env_str(
 )
 PAYOUTS_ACCOUNT_COUNTRY = env_str("PAYOUTS_ACCOUNT_COUNTRY", "DE")
 
+# --- Disputes -----------------------------------------------------------------------------
+
+# A dispute may be opened until this many days after the job ended.
+DISPUTE_WINDOW_DAYS = env_int("DISPUTE_WINDOW_DAYS", 14)
+# How long the courier has to reply before the dispute goes to review without them.
+DISPUTE_COURIER_REPLY_HOURS = env_int("DISPUTE_COURIER_REPLY_HOURS", 48)
+# Staff should decide within this many hours of opening; later ones are flagged.
+DISPUTE_REVIEW_SLA_HOURS = env_int("DISPUTE_REVIEW_SLA_HOURS", 72)
+# The largest refund (all parts together, minor units) the support group may make.
+DISPUTE_SUPPORT_REFUND_LIMIT_MINOR = env_int("DISPUTE_SUPPORT_REFUND_LIMIT_MINOR", 5000)
+
 # --- Security: strict unless DEBUG -------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = (

@@ -1,6 +1,19 @@
-"""Payments models by topic: the ledger, job payments and billing, payouts, the outbox, events."""
+"""Payments models by topic: the ledger, job payments and billing, payouts, the outbox, events,
+disputes."""
 
 from payments.models.billing import JobPayment, PaymentStatus, ShopBilling, Tip, TipStatus
+from payments.models.disputes import (
+    Dispute,
+    DisputeAction,
+    DisputeActionKind,
+    DisputeMessage,
+    DisputeOpener,
+    DisputeParty,
+    DisputePhoto,
+    DisputeReason,
+    DisputeResolution,
+    DisputeState,
+)
 from payments.models.events import ReconciliationReport, StripeEvent
 from payments.models.ledger import AccountKind, EntryKind, JournalEntry, JournalLine, LedgerAccount
 from payments.models.outbox import CommandKind, CommandState, MoneyCommand
@@ -11,6 +24,16 @@ __all__ = [
     "CommandKind",
     "CommandState",
     "CourierPayoutAccount",
+    "Dispute",
+    "DisputeAction",
+    "DisputeActionKind",
+    "DisputeMessage",
+    "DisputeOpener",
+    "DisputeParty",
+    "DisputePhoto",
+    "DisputeReason",
+    "DisputeResolution",
+    "DisputeState",
     "EntryKind",
     "JobPayment",
     "JournalEntry",

@@ -18,6 +18,7 @@ class AccountKind(models.TextChoices):
     STRIPE_FEES = "stripe_fees", "Stripe fees"
     REFUNDS = "refunds", "Refunds borne by the platform"
     CHARGEBACKS = "chargebacks", "Chargebacks and dispute fees"
+    COMPENSATIONS = "compensations", "Dispute compensation paid to couriers"
 
 
 # Accounts that exist once (the code is the kind); courier_payable is one per courier.
@@ -28,6 +29,7 @@ SINGLETON_KINDS = frozenset(
         AccountKind.STRIPE_FEES,
         AccountKind.REFUNDS,
         AccountKind.CHARGEBACKS,
+        AccountKind.COMPENSATIONS,
     }
 )
 
@@ -65,6 +67,8 @@ class EntryKind(models.TextChoices):
     REFUND = "refund", "Refund"
     REVERSAL = "reversal", "Transfer reversal"
     ADJUSTMENT = "adjustment", "Adjustment"
+    COMPENSATION = "compensation", "Dispute compensation"
+    CHARGEBACK = "chargeback", "Chargeback withdrawn or reinstated"
 
 
 class JournalEntry(models.Model):

@@ -26,6 +26,8 @@ class TransferKind(models.TextChoices):
     TIP = "tip", "Tip"
     CANCELLATION_SHARE = "cancellation_share", "Share of a cancellation fee"
     RETURN_SHARE = "return_share", "Share of a return fee"
+    # Paid by the platform after a dispute; several per job are possible (one per dispute).
+    COMPENSATION = "compensation", "Dispute compensation"
 
 
 class TransferState(models.TextChoices):
@@ -48,13 +50,19 @@ class Transfer(models.Model):
     state = models.CharField(max_length=16, choices=TransferState.choices)
     stripe_transfer_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
     amount_reversed_minor = models.PositiveBigIntegerField(default=0)
+    # Held back while a chargeback on the job is open: never sent until it is unfrozen.
+    is_frozen = models.BooleanField(default=False)
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["job", "kind"], name="transfer_one_per_job_kind"),
+            models.UniqueConstraint(
+                fields=["job", "kind"],
+                condition=~models.Q(kind="compensation"),
+                name="transfer_one_per_job_kind",
+            ),
             models.CheckConstraint(
                 condition=models.Q(amount_minor__gt=0), name="transfer_amount_positive"
             ),

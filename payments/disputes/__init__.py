@@ -1,0 +1,1 @@
+"""Disputes: opening, the courier's reply, staff actions that move money, chargebacks."""
