@@ -107,6 +107,7 @@ def run_size(size: int, queries: int, baseline_queries: int) -> dict:
                 "available": "available",
                 "fresh_after": timezone.now() - timedelta(seconds=120),
                 "fits": capacities_that_fit("small"),
+                "robo": False,
                 "exclude": [],
                 "point": geography_literal(Point(lng, lat, srid=4326)),
                 "limit": K,
@@ -122,7 +123,11 @@ def run_size(size: int, queries: int, baseline_queries: int) -> dict:
             cursor.execute("RESET jit")
             started = time.perf_counter()
             found = couriers_nearest_available(
-                point=Point(lng, lat, srid=4326), radius_m=RADIUS_M, package_size="small", limit=K
+                point=Point(lng, lat, srid=4326),
+                radius_m=RADIUS_M,
+                package_size="small",
+                sandbox=False,
+                limit=K,
             )
             timings["selector_py"] = (time.perf_counter() - started) * 1000
             if with_baseline:

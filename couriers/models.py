@@ -81,6 +81,13 @@ class Courier(models.Model):
     # Database defaults too: benchmarks and tests insert couriers with raw SQL.
     rating_count = models.PositiveIntegerField(default=0, db_default=0)
     rating_stars_total = models.PositiveIntegerField(default=0, db_default=0)
+    # A simulated courier: offered only sandbox shops' jobs, and never a real shop's.
+    is_robo = models.BooleanField(
+        "robo courier",
+        default=False,
+        db_default=False,
+        help_text="Simulated courier: offered sandbox shops' jobs only.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

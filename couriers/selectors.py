@@ -39,6 +39,7 @@ _MATCHABLE = """
     AND is_position_trusted
     AND position_recorded_at >= %(fresh_after)s
     AND capacity = ANY(%(fits)s)
+    AND is_robo = %(robo)s
     AND NOT (id = ANY(%(exclude)s))
 """
 _NEAREST_SQL = f"""
@@ -84,17 +85,25 @@ WHERE {_MATCHABLE}
 
 
 def _matchable_params(
-    *, point: Point, radius_m: float, package_size: str, exclude_pks: Collection[int] = ()
+    *,
+    point: Point,
+    radius_m: float,
+    package_size: str,
+    sandbox: bool,
+    exclude_pks: Collection[int] = (),
 ) -> dict[str, object]:
     """The parameters of ``_MATCHABLE``: the one definition of a matchable courier.
 
     Matchable: available (online and idle), with a trusted position reported within
-    ``COURIER_STALE_AFTER_SECONDS``, and a vehicle that takes ``package_size``.
+    ``COURIER_STALE_AFTER_SECONDS``, a vehicle that takes ``package_size``, and robo
+    exactly when the job is a sandbox shop's (``sandbox``): a sandbox shop's jobs go only
+    to robo couriers, and a robo courier is only ever matched with sandbox jobs.
     """
     return {
         "available": CourierStatus.AVAILABLE.value,
         "fresh_after": timezone.now() - timedelta(seconds=settings.COURIER_STALE_AFTER_SECONDS),
         "fits": capacities_that_fit(package_size),
+        "robo": bool(sandbox),
         "exclude": list(exclude_pks),
         "point": geography_literal(point),
         "radius_m": radius_m,
@@ -106,26 +115,36 @@ def couriers_nearest_available(
     point: Point,
     radius_m: float,
     package_size: str,
+    sandbox: bool,
     limit: int = 10,
     exclude_pks: Collection[int] = (),
 ) -> list[Courier]:
     """Up to ``limit`` matchable couriers within ``radius_m`` of ``point``, nearest first.
 
-    Matchable as ``_matchable_params`` says. Each courier carries ``distance_m`` (metres
-    on the WGS 84 spheroid).
+    Matchable as ``_matchable_params`` says (``sandbox``: for a sandbox shop's job, so
+    robo couriers only; otherwise real couriers only). Each courier carries
+    ``distance_m`` (metres on the WGS 84 spheroid).
     """
     params = _matchable_params(
-        point=point, radius_m=radius_m, package_size=package_size, exclude_pks=exclude_pks
+        point=point,
+        radius_m=radius_m,
+        package_size=package_size,
+        sandbox=sandbox,
+        exclude_pks=exclude_pks,
     )
     return list(Courier.objects.raw(_NEAREST_SQL, {**params, "limit": limit}))
 
 
-def couriers_matchable_count(*, point: Point, radius_m: float, package_size: str) -> int:
+def couriers_matchable_count(
+    *, point: Point, radius_m: float, package_size: str, sandbox: bool
+) -> int:
     """How many couriers dispatch could offer a ``package_size`` parcel within ``radius_m``.
 
     The same rule as ``couriers_nearest_available`` (surge counts this supply).
     """
-    params = _matchable_params(point=point, radius_m=radius_m, package_size=package_size)
+    params = _matchable_params(
+        point=point, radius_m=radius_m, package_size=package_size, sandbox=sandbox
+    )
     with connection.cursor() as cursor:
         cursor.execute(_MATCHABLE_COUNT_SQL, params)
         return cursor.fetchone()[0]
@@ -157,6 +176,7 @@ def couriers_ranked_for_pickup(
     point: Point,
     radius_m: float,
     package_size: str,
+    sandbox: bool,
     limit: int = 10,
     exclude_pks: Collection[int] = (),
 ) -> list[RankedCourier]:
@@ -166,6 +186,7 @@ def couriers_ranked_for_pickup(
         point=point,
         radius_m=radius_m,
         package_size=package_size,
+        sandbox=sandbox,
         limit=limit,
         exclude_pks=exclude_pks,
     ):

@@ -317,7 +317,7 @@ def _job_create(
         priced = _priced_fields_from_quote(quote)
     else:
         window_check(pickup_after=trip.pickup_after, deliver_before=trip.deliver_before)
-        spec = trip_price(trip=trip)
+        spec = trip_price(trip=trip, sandbox=shop.is_sandbox)
         deadline_check(
             pickup_after=trip.pickup_after,
             deliver_before=trip.deliver_before,

@@ -187,26 +187,39 @@ def geodesic_distance_m(a: Point, b: Point) -> int:
         return round(cursor.fetchone()[0])
 
 
-def demand_and_supply(*, point: Point, radius_m: float, package_size: str) -> tuple[int, int]:
+def demand_and_supply(
+    *, point: Point, radius_m: float, package_size: str, sandbox: bool
+) -> tuple[int, int]:
     """Open jobs (pending, unassigned) and couriers who could carry the parcel, near ``point``.
 
     Supply is counted by the matching selector's own rule (status, fresh trusted position,
-    a vehicle that takes ``package_size``), so surge sees the couriers dispatch would ask.
+    a vehicle that takes ``package_size``, robo exactly for ``sandbox``), so surge sees the
+    couriers dispatch would ask; demand counts the same side's jobs (sandbox or real).
     """
     open_jobs = Job.objects.filter(
         status__in=[JobStatus.PENDING, JobStatus.UNASSIGNED],
         pickup_point__dwithin=(point, radius_m),
+        shop__is_sandbox=sandbox,
     ).count()
-    couriers = couriers_matchable_count(point=point, radius_m=radius_m, package_size=package_size)
+    couriers = couriers_matchable_count(
+        point=point, radius_m=radius_m, package_size=package_size, sandbox=sandbox
+    )
     return open_jobs, couriers
 
 
-def trip_price(*, trip: TripSpec) -> PricedSpec:
-    """Zone, geodesic distance and price (surge included) of a trip, as of now."""
+def trip_price(*, trip: TripSpec, sandbox: bool) -> PricedSpec:
+    """Zone, geodesic distance and price (surge included) of a trip, as of now.
+
+    ``sandbox``: priced for a sandbox shop, whose surge counts sandbox jobs and robo
+    couriers only.
+    """
     zone = zone_for_trip(pickup=trip.pickup.point, dropoff=trip.dropoff.point)
     distance_m = geodesic_distance_m(trip.pickup.point, trip.dropoff.point)
     open_jobs, couriers = demand_and_supply(
-        point=trip.pickup.point, radius_m=settings.SURGE_RADIUS_M, package_size=trip.package.size
+        point=trip.pickup.point,
+        radius_m=settings.SURGE_RADIUS_M,
+        package_size=trip.package.size,
+        sandbox=sandbox,
     )
     surge = surge_multiplier(open_jobs=open_jobs, available_couriers=couriers, cap=zone.surge_cap)
     price = price_trip(
@@ -224,7 +237,7 @@ def trip_price(*, trip: TripSpec) -> PricedSpec:
     return PricedSpec(zone=zone, distance_m=distance_m, price=price)
 
 
-def pickup_eta_seconds(*, point: Point, package_size: str) -> tuple[int, str]:
+def pickup_eta_seconds(*, point: Point, package_size: str, sandbox: bool) -> tuple[int, str]:
     """Seconds until a courier could reach ``point``, and where the number came from.
 
     ``("nearest_courier")``: the nearest matchable courier whose vehicle takes the package,
@@ -232,7 +245,11 @@ def pickup_eta_seconds(*, point: Point, package_size: str) -> tuple[int, str]:
     nobody is near, so ``QUOTE_DEFAULT_PICKUP_ETA_SECONDS``.
     """
     nearest = couriers_nearest_available(
-        point=point, radius_m=max(settings.DISPATCH_RADII_M), package_size=package_size, limit=1
+        point=point,
+        radius_m=max(settings.DISPATCH_RADII_M),
+        package_size=package_size,
+        sandbox=sandbox,
+        limit=1,
     )
     if not nearest:
         return settings.QUOTE_DEFAULT_PICKUP_ETA_SECONDS, "default"
@@ -248,9 +265,9 @@ def quote_create(*, shop: Shop, trip: TripSpec) -> tuple[Quote, str]:
     Raises ``OutsideServiceArea`` (422) or ``InvalidWindow`` (400).
     """
     window_check(pickup_after=trip.pickup_after, deliver_before=trip.deliver_before)
-    priced = trip_price(trip=trip)
+    priced = trip_price(trip=trip, sandbox=shop.is_sandbox)
     pickup_eta, eta_source = pickup_eta_seconds(
-        point=trip.pickup.point, package_size=trip.package.size
+        point=trip.pickup.point, package_size=trip.package.size, sandbox=shop.is_sandbox
     )
     trip_eta = trip_duration_seconds(trip=trip, priced=priced)
     deadline_check(

@@ -36,7 +36,8 @@ class MemberInline(admin.TabularInline):
 
 @admin.register(Shop)
 class ShopAdmin(LatLngAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "default_pickup_address", "webhook_url", "created_at"]
+    list_display = ["name", "default_pickup_address", "webhook_url", "is_sandbox", "created_at"]
+    list_filter = ["is_sandbox"]
     search_fields = ["name", "default_pickup_address"]
     # The shop sets its webhook URL through the API (PUT shop/webhook/), whose service
     # refuses private and non-https targets; typed here it would skip those checks.

@@ -58,6 +58,15 @@ class Shop(models.Model):
     default_pickup_point = models.PointField(geography=True, srid=4326, null=True, blank=True)
     webhook_url = models.URLField(max_length=500, blank=True)
     webhook_secret = models.CharField(max_length=128, blank=True, editable=False)
+    is_sandbox = models.BooleanField(
+        "sandbox shop",
+        default=False,
+        db_default=False,
+        help_text=(
+            "Test shop: its jobs go only to robo couriers, and its money moves only on the "
+            "Stripe stand-in or in Stripe test mode."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -213,6 +213,7 @@ def _reserve_candidates(
             point=job.pickup_point,
             radius_m=radius_m,
             package_size=job.package_size,
+            sandbox=job.shop.is_sandbox,
             limit=limit,
             exclude_pks=excluded,
         )

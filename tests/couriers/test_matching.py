@@ -32,7 +32,7 @@ _ORACLE_SQL = """
 SELECT id, ST_Distance(current_point, %(point)s::geography, true) AS d
 FROM couriers_courier
 WHERE status = 'available' AND is_position_trusted AND position_recorded_at >= %(fresh_after)s
-  AND capacity = ANY(%(fits)s) AND NOT (id = ANY(%(exclude)s))
+  AND capacity = ANY(%(fits)s) AND NOT is_robo AND NOT (id = ANY(%(exclude)s))
 ORDER BY d, id
 """
 
@@ -110,6 +110,7 @@ def test_nearest_matches_a_brute_force_spheroid_oracle(
         point=point,
         radius_m=radius_m,
         package_size=package_size,
+        sandbox=False,
         limit=limit,
         exclude_pks=exclude,
     )
@@ -131,7 +132,9 @@ def test_nearest_on_the_spheroid_even_when_the_sphere_orders_them_the_other_way(
     east = online_courier(current_point=Point(13.48, 52.5, srid=4326))
     north = online_courier(current_point=Point(13.4, 52.548743, srid=4326))
 
-    found = couriers_nearest_available(point=CENTER, radius_m=6000, package_size="small", limit=1)
+    found = couriers_nearest_available(
+        point=CENTER, radius_m=6000, package_size="small", sandbox=False, limit=1
+    )
 
     assert [c.pk for c in found] == [north.pk]
     assert found[0].distance_m == pytest.approx(5424.0, abs=1)
@@ -170,6 +173,7 @@ def test_the_query_uses_the_partial_gist_index_for_both_probes() -> None:
         "available": "available",
         "fresh_after": timezone.now() - timedelta(seconds=120),
         "fits": ["small", "medium", "large", "xl"],
+        "robo": False,
         "exclude": [],
         "point": geography_literal(CENTER),
         "limit": 10,
@@ -181,7 +185,9 @@ def test_the_query_uses_the_partial_gist_index_for_both_probes() -> None:
 
     assert plan.count("courier_matchable_point_gist") == 2, plan
     assert "Seq Scan" not in plan, plan
-    found = couriers_nearest_available(point=CENTER, radius_m=5000, package_size="small")
+    found = couriers_nearest_available(
+        point=CENTER, radius_m=5000, package_size="small", sandbox=False
+    )
     assert len(found) == 10
     assert all(c.status == "available" for c in found)
 
@@ -196,12 +202,18 @@ def test_the_query_uses_the_partial_gist_index_for_both_probes() -> None:
         ({"vehicle": "bike", "capacity": "small"}, {"package_size": "medium"}),
         ({}, {"radius_m": 600}),  # the courier is ~670 m away
         ({}, {"exclude": True}),
+        ({"is_robo": True}, {}),  # a robo courier never gets a real shop's job
     ],
 )
 def test_each_filter_leaves_out_the_courier(overrides: dict, query: dict) -> None:
     kept = online_courier(current_point=Point(13.4, 52.5, srid=4326), vehicle="van", capacity="xl")
     left_out = online_courier(current_point=Point(13.41, 52.5, srid=4326), **overrides)
-    kwargs = {"point": Point(13.4, 52.5, srid=4326), "radius_m": 3000, "package_size": "small"}
+    kwargs = {
+        "point": Point(13.4, 52.5, srid=4326),
+        "radius_m": 3000,
+        "package_size": "small",
+        "sandbox": False,
+    }
     if query.pop("exclude", False):
         kwargs["exclude_pks"] = [left_out.pk]
     kwargs.update(query)
@@ -212,11 +224,30 @@ def test_each_filter_leaves_out_the_courier(overrides: dict, query: dict) -> Non
     assert found[0].distance_m == 0
 
 
+def test_a_sandbox_job_is_matched_with_robo_couriers_only() -> None:
+    real = online_courier(current_point=Point(13.4, 52.5, srid=4326))
+    robo = online_courier(current_point=Point(13.41, 52.5, srid=4326), is_robo=True)
+    kwargs = {"point": CENTER, "radius_m": 3000, "package_size": "small"}
+
+    assert [c.pk for c in couriers_nearest_available(**kwargs, sandbox=True)] == [robo.pk]
+    assert [c.pk for c in couriers_nearest_available(**kwargs, sandbox=False)] == [real.pk]
+    assert [r.courier.pk for r in couriers_ranked_for_pickup(**kwargs, sandbox=True)] == [robo.pk]
+    from couriers.selectors import couriers_matchable_count
+
+    assert couriers_matchable_count(**kwargs, sandbox=True) == 1
+    assert couriers_matchable_count(**kwargs, sandbox=False) == 1
+    Courier.objects.filter(pk=real.pk).update(is_robo=True)
+    assert couriers_matchable_count(**kwargs, sandbox=True) == 2
+    assert couriers_matchable_count(**kwargs, sandbox=False) == 0
+
+
 def test_the_filters_alone_do_not_leave_anyone_out() -> None:
     near = online_courier(current_point=Point(13.4, 52.5, srid=4326))
     far = online_courier(current_point=Point(13.41, 52.5, srid=4326))
 
-    found = couriers_nearest_available(point=CENTER, radius_m=3000, package_size="small")
+    found = couriers_nearest_available(
+        point=CENTER, radius_m=3000, package_size="small", sandbox=False
+    )
 
     assert [c.pk for c in found] == [near.pk, far.pk]
     assert found[1].distance_m == pytest.approx(679.3, abs=1)
@@ -225,7 +256,7 @@ def test_the_filters_alone_do_not_leave_anyone_out() -> None:
 def test_ranking_weighs_travel_rating_and_acceptance_by_the_settings(settings) -> None:
     near_poor = online_courier(current_point=Point(13.4, 52.509, srid=4326), rating=Decimal("3"))
     far_good = online_courier(current_point=Point(13.4, 52.5135, srid=4326))
-    kwargs = {"point": CENTER, "radius_m": 5000, "package_size": "small"}
+    kwargs = {"point": CENTER, "radius_m": 5000, "package_size": "small", "sandbox": False}
 
     ranked = couriers_ranked_for_pickup(**kwargs)
 
@@ -272,7 +303,10 @@ def test_the_matchable_count_is_the_nearest_selectors_rule_counted(db) -> None:
 
     for size, expected in [("small", 3), ("medium", 2), ("large", 2), ("xl", 1)]:
         nearest = couriers_nearest_available(
-            point=here, radius_m=3000, package_size=size, limit=100
+            point=here, radius_m=3000, package_size=size, sandbox=False, limit=100
         )
         assert len(nearest) == expected, size
-        assert couriers_matchable_count(point=here, radius_m=3000, package_size=size) == expected
+        assert (
+            couriers_matchable_count(point=here, radius_m=3000, package_size=size, sandbox=False)
+            == expected
+        )
