@@ -15,6 +15,7 @@ PostgreSQL, Redis and this load generator. The same shapes then run against
 ``bench.bare_fanout`` (a bare ASGI app on the same Redis pub/sub) as the ceiling.
 
     ./dev bench fanout [--seconds 4] [--rates 250,500,1000,2000] [--skip bare]
+                       [--server-workers 2]
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ DRAIN_SECONDS = 2.0
 
 
 @contextmanager
-def server(app: str, env_extra: dict[str, str]):
+def server(app: str, env_extra: dict[str, str], workers: int = 1):
     from tests.e2e_server import free_port
 
     port = free_port("127.0.0.1")
@@ -51,7 +52,7 @@ def server(app: str, env_extra: dict[str, str]):
     command = [
         sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
         "--lifespan", "off", "--no-access-log", "--log-level", "warning",
-        "--ws-per-message-deflate", "false",
+        "--ws-per-message-deflate", "false", "--workers", str(workers),
     ]  # fmt: skip
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - outlives this block, closed below
         prefix="bench-fanout-", suffix=".log", delete=False
@@ -78,6 +79,12 @@ def server(app: str, env_extra: dict[str, str]):
             process.kill()
             process.wait()
         log.close()
+
+
+def server_pids(pid: int) -> list[int]:
+    """The server and, with ``--workers``, its worker processes."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [pid, *(int(child) for child in out.stdout.split())]
 
 
 def redis_pids() -> list[int]:
@@ -226,6 +233,9 @@ def main() -> None:
     parser.add_argument("--trackers", type=int, default=50, help="1:many trackers on the job")
     parser.add_argument("--shapes", default="1:1,1:many")
     parser.add_argument("--skip", default="", help="comma list: real,bare")
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="uvicorn --workers for both servers"
+    )
     args = parser.parse_args()
     common.setup(FANOUT_DB)
     print(common.machine(), flush=True)
@@ -248,9 +258,9 @@ def main() -> None:
                 "TRACKING_RATE_PER_ADDRESS": "1000000/min",
                 "TRACKING_RATE_PER_TOKEN": "1000000/min",
             }
-            with server(app, env) as (port, process):
-                pids = {"server": [process.pid], "pg": postgres_pids(), "redis": redis_pids(),
-                        "generator": [os.getpid()]}  # fmt: skip
+            with server(app, env, args.server_workers) as (port, process):
+                pids = {"server": server_pids(process.pid), "pg": postgres_pids(),
+                        "redis": redis_pids(), "generator": [os.getpid()]}  # fmt: skip
                 for rate in rates:
                     result = asyncio.run(
                         phase(
