@@ -1,1 +1,1 @@
-
+"""Tests of disputes: services, money actions, chargebacks and the API."""
