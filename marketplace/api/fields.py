@@ -8,8 +8,9 @@ conversion. Every endpoint uses these; DRF's own fields coerce.
 from __future__ import annotations
 
 import math
+import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.contrib.gis.geos import Point
@@ -54,6 +55,9 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        # maxLength in the schema counts what was sent, so the limit applies before trimming.
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 
@@ -82,6 +86,23 @@ class StrictDateTimeField(serializers.DateTimeField):
         if raw is not None and raw.tzinfo is None:
             self.fail("naive")
         return parsed
+
+
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class StrictDateField(serializers.DateField):
+    """A calendar day written exactly ``YYYY-MM-DD`` (RFC 3339 full-date), as a string."""
+
+    default_error_messages = {"invalid": "Date must be written YYYY-MM-DD."}
+
+    def to_internal_value(self, value: Any) -> date:
+        if not isinstance(value, str) or not _FULL_DATE.fullmatch(value):
+            self.fail("invalid")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail("invalid")
 
 
 class StrictUUIDField(serializers.UUIDField):
