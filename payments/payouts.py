@@ -14,9 +14,10 @@ from payments.models import CourierPayoutAccount
 
 def courier_onboarding_link(*, courier: Courier) -> tuple[CourierPayoutAccount, str]:
     """Create the courier's Express account (once) and a fresh single-use onboarding URL."""
-    gateway = get_gateway()
     account = CourierPayoutAccount.objects.filter(courier=courier).first()
     try:
+        # Inside the try: an unconfigured gateway is unavailable too (503, not a 500).
+        gateway = get_gateway()
         if account is None:
             result = gateway.account_create(
                 email=courier.user.email,

@@ -18,6 +18,7 @@ from django_q.tasks import async_task
 from rest_framework import status
 
 from marketplace.api.errors import ApplicationError
+from payments.errors import PaymentUnavailable
 from payments.gateway import GatewayUnavailable, SignatureError, get_gateway
 from payments.ledger import Line, courier_payable, ledger_post
 from payments.models import EntryKind, JobPayment, StripeEvent, Transfer
@@ -58,6 +59,8 @@ def stripe_event_receive(
         )
     except SignatureError as error:
         raise WebhookSignatureInvalid() from error
+    except GatewayUnavailable as error:
+        raise PaymentUnavailable() from error
     try:
         with transaction.atomic():
             stored = StripeEvent.objects.create(

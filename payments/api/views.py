@@ -4,33 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from django.core.validators import RegexValidator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.tracking.api import ErrorSerializer  # the schema's one Error component
+from marketplace.api.fields import StrictCharField, StrictDateField, StrictIntegerField
 from marketplace.api.permissions import IsCourier, IsShop
-from payments.billing import job_tip, shop_payment_method_set, shop_setup_intent_create
+from marketplace.api.schema import error_responses
+from marketplace.api.serializers import QuerySerializer
+from payments.billing import (
+    MINIMUM_CHARGE_MINOR,
+    job_tip,
+    shop_payment_method_set,
+    shop_setup_intent_create,
+)
 from payments.models import CourierPayoutAccount, ShopBilling, Transfer
 from payments.payouts import courier_onboarding_link
 from payments.selectors import courier_earnings
 from payments.webhooks import stripe_event_receive
 
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ErrorSerializer, description=description)
-
-
 CARD_ERRORS = {
-    402: _error(
+    402: (
         "`payment_method_required` (no card saved), `payment_declined`, or "
         "`payment_authentication_required` (the card needs the cardholder; use another)."
     ),
-    503: _error("`payment_unavailable`: Stripe did not answer; repeat the request."),
+    503: "`payment_unavailable`: Stripe did not answer (or is not configured); repeat the request.",
 }
+UNAVAILABLE = {503: CARD_ERRORS[503]}
 
 
 class CardOutputSerializer(serializers.Serializer):
@@ -67,7 +72,7 @@ class ShopSetupIntentApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={201: OutputSerializer, 503: CARD_ERRORS[503]},
+        responses={201: OutputSerializer, **error_responses(UNAVAILABLE)},
         tags=["payments"],
     )
     def post(self, request: Request) -> Response:
@@ -86,7 +91,11 @@ class ShopPaymentMethodApi(APIView):
     permission_classes = [IsShop]
 
     class InputSerializer(serializers.Serializer):
-        payment_method = serializers.RegexField(r"^pm_[A-Za-z0-9_]+$", max_length=255)
+        payment_method = StrictCharField(
+            max_length=255,
+            validators=[RegexValidator(r"^pm_[A-Za-z0-9_]+\Z", "A Stripe payment method id.")],
+            help_text="A PaymentMethod id from Stripe.js, e.g. `pm_card_visa` with the stand-in.",
+        )
 
     @extend_schema(responses={200: CardOutputSerializer}, tags=["payments"])
     def get(self, request: Request) -> Response:
@@ -96,8 +105,13 @@ class ShopPaymentMethodApi(APIView):
         request=InputSerializer,
         responses={
             200: CardOutputSerializer,
-            400: _error("`invalid_payment_method`: Stripe did not accept it."),
-            503: CARD_ERRORS[503],
+            **error_responses(
+                {
+                    400: "`invalid_payment_method`: Stripe did not accept it (unknown, "
+                    "declined or expired); or `validation_error`.",
+                    **UNAVAILABLE,
+                }
+            ),
         },
         tags=["payments"],
     )
@@ -118,7 +132,7 @@ class JobTipApi(APIView):
     permission_classes = [IsShop]
 
     class InputSerializer(serializers.Serializer):
-        amount_minor = serializers.IntegerField(min_value=1, max_value=100_000_00)
+        amount_minor = StrictIntegerField(min_value=MINIMUM_CHARGE_MINOR, max_value=100_000_00)
 
     class OutputSerializer(serializers.Serializer):
         job_id = serializers.UUIDField()
@@ -130,9 +144,13 @@ class JobTipApi(APIView):
         request=InputSerializer,
         responses={
             201: OutputSerializer,
-            404: _error("`not_found`: no such job of this shop."),
-            409: _error("`tip_not_allowed`: not delivered, already tipped, or too late."),
-            **CARD_ERRORS,
+            **error_responses(
+                {
+                    404: "`not_found`: no such job of this shop.",
+                    409: "`tip_not_allowed`: not delivered, already tipped, or too late.",
+                    **CARD_ERRORS,
+                }
+            ),
         },
         tags=["payments"],
     )
@@ -167,7 +185,7 @@ class CourierPayoutOnboardingApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: OutputSerializer, 503: CARD_ERRORS[503]},
+        responses={200: OutputSerializer, **error_responses(UNAVAILABLE)},
         tags=["courier payouts"],
     )
     def post(self, request: Request) -> Response:
@@ -209,31 +227,91 @@ class CourierPayoutsApi(APIView):
         )
 
 
+class EarningsTimelineOutputSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+
+
+class EarningsTransferOutputSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    state = serializers.CharField()
+    transfer_id = serializers.CharField(allow_null=True)
+
+
+class EarningsJobOutputSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField(allow_null=True)
+    currency = serializers.CharField()
+    earned_minor = serializers.IntegerField()
+    transferred_minor = serializers.IntegerField()
+    adjustments_minor = serializers.IntegerField()
+    payout_minor = serializers.IntegerField()
+    tip_minor = serializers.IntegerField()
+    fee_share_minor = serializers.IntegerField()
+    transfers = EarningsTransferOutputSerializer(many=True)
+    timeline = EarningsTimelineOutputSerializer(many=True)
+
+
 class CourierEarningsApi(APIView):
     """Per job: earned, transferred, adjustments, the transfers and the money timeline."""
 
     permission_classes = [IsCourier]
 
-    class FilterSerializer(serializers.Serializer):
-        date_from = serializers.DateField(required=False)
-        date_to = serializers.DateField(required=False)
+    class FilterSerializer(QuerySerializer):
+        def get_fields(self) -> dict[str, serializers.Field]:
+            # "from" is a Python keyword, so the fields are named here, not as attributes.
+            return {
+                "from": StrictDateField(source="date_from", required=False),
+                "to": StrictDateField(source="date_to", required=False),
+            }
+
+    class OutputSerializer(serializers.Serializer):
+        owed = serializers.DictField(
+            child=serializers.IntegerField(), help_text="Currency → minor units still owed."
+        )
+        transferred = serializers.DictField(
+            child=serializers.IntegerField(), help_text="Currency → minor units transferred."
+        )
+        jobs = EarningsJobOutputSerializer(many=True)
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("from", str, description="First day (YYYY-MM-DD), inclusive."),
-            OpenApiParameter("to", str, description="Last day (YYYY-MM-DD), inclusive."),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First day, inclusive."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, inclusive."),
         ],
-        responses={200: OpenApiResponse(description="owed, transferred (per currency), jobs")},
+        responses={200: OutputSerializer},
         tags=["courier payouts"],
     )
     def get(self, request: Request) -> Response:
-        query = {}
-        for name, key in (("from", "date_from"), ("to", "date_to")):
-            if name in request.query_params:
-                query[key] = request.query_params[name]
-        data = self.FilterSerializer(data=query)
+        data = self.FilterSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        return Response(courier_earnings(courier_id=request.user.courier.pk, **data.validated_data))
+        earnings = courier_earnings(courier_id=request.user.courier.pk, **data.validated_data)
+        return Response(self.OutputSerializer(earnings).data)
+
+
+STRIPE_SIGNATURE = OpenApiParameter(
+    "Stripe-Signature",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description='`t=<unix time>,v1=<HMAC-SHA256 of "t.body">`, as Stripe signs it.',
+)
+WEBHOOK_ERRORS = error_responses(
+    {
+        400: "`invalid_signature`: the Stripe-Signature header is missing, malformed, wrong "
+        "for this body and endpoint's secret, or older than 300 s; nothing is stored.",
+        503: "`payment_unavailable`: payments are not configured here (no STRIPE_SECRET_KEY).",
+    }
+)
+
+
+@extend_schema_serializer(component_name="StripeEvent")
+class StripeEventInputSerializer(serializers.Serializer):
+    """For the schema only: the body is read raw (the signature covers its exact bytes)."""
+
+    id = serializers.CharField()
+    type = serializers.CharField()
 
 
 class _StripeWebhookApi(APIView):
@@ -260,11 +338,9 @@ class StripeWebhookApi(_StripeWebhookApi):
     """Platform events from Stripe, verified with STRIPE_WEBHOOK_SECRET (300 s tolerance)."""
 
     @extend_schema(
-        request=None,
-        responses={
-            200: _StripeWebhookApi.OutputSerializer,
-            400: _error("`invalid_signature`: bad, missing or stale Stripe-Signature."),
-        },
+        request=StripeEventInputSerializer,
+        parameters=[STRIPE_SIGNATURE],
+        responses={200: _StripeWebhookApi.OutputSerializer, **WEBHOOK_ERRORS},
         tags=["stripe"],
     )
     def post(self, request: Request) -> Response:
@@ -277,11 +353,9 @@ class StripeConnectWebhookApi(_StripeWebhookApi):
     connect = True
 
     @extend_schema(
-        request=None,
-        responses={
-            200: _StripeWebhookApi.OutputSerializer,
-            400: _error("`invalid_signature`: bad, missing or stale Stripe-Signature."),
-        },
+        request=StripeEventInputSerializer,
+        parameters=[STRIPE_SIGNATURE],
+        responses={200: _StripeWebhookApi.OutputSerializer, **WEBHOOK_ERRORS},
         tags=["stripe"],
     )
     def post(self, request: Request) -> Response:

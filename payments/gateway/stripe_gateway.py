@@ -435,6 +435,9 @@ class StripeGateway:
             )
         except stripe.SignatureVerificationError as exc:
             raise SignatureError(str(exc)) from exc
+        except UnicodeDecodeError as exc:
+            # stripe-python decodes the body before it looks at the signature.
+            raise SignatureError(f"the payload is not UTF-8 text: {exc.reason}") from exc
         try:
             event = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
