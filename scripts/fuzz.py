@@ -1,8 +1,9 @@
 """``./dev fuzz``: schemathesis against the live server, as anonymous, shop and courier.
 
 Creates a scratch database (``fuzz_marketplace``, or ``fuzz_marketplace_N`` with
-``TEST_ISOLATION_SLOT=N``) the way the test suite does, migrates it, seeds a service
-zone, a shop and a courier, starts uvicorn against it (``tests/e2e_server.py``), and runs
+``TEST_ISOLATION_SLOT=N``) the way the test suite does, migrates it, starts the Stripe
+stand-in (``payments/standin/``), seeds a service zone, a shop with a saved card and a
+courier, starts uvicorn against it (``tests/e2e_server.py``), and runs
 ``schemathesis run --checks all`` on ``/api/schema/`` once per identity. Extra arguments
 go to every schemathesis run (e.g. ``--max-examples 20``). Exits non-zero when any run
 reports a failure; prints one totals line per run and a summary at the end.
@@ -18,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,6 +29,13 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "marketplace.test_settings"
 # documented (429) but would otherwise answer most of the run.
 for _scope in ("ANON", "USER", "AUTH"):
     os.environ[f"THROTTLE_{_scope}"] = "1000000/min"
+for _scope in ("TOKEN", "ADDRESS"):
+    os.environ[f"TRACKING_RATE_PER_{_scope}"] = "1000000/min"
+STRIPE_SECRET_KEY = "sk_test_fuzz"
+STRIPE_WEBHOOK_SECRETS = {
+    "STRIPE_WEBHOOK_SECRET": "whsec_fuzz_platform",
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_fuzz_connect",
+}
 MAX_BODY_BYTES = 1_048_576
 # One JSON report per identity, kept for reading after the run.
 REPORTS = ROOT / ".fuzz-report"
@@ -66,17 +75,40 @@ def _scratch_database() -> tuple[dict, str]:
     return dict(settings.DATABASES["default"]), original_name
 
 
+def _stripe_standin() -> tuple[Any, dict[str, str]]:
+    """The Stripe stand-in on a free loopback port, and the settings that point at it.
+
+    The payment endpoints then do what they do under ``./dev run`` without keys, instead
+    of answering every request 503 ``payment_unavailable``.
+    """
+    from django.conf import settings
+
+    from payments.standin import StandinServer
+
+    standin = StandinServer(api_key=STRIPE_SECRET_KEY)
+    stripe = {
+        "STRIPE_API_BASE": standin.start(),
+        "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+        "STRIPE_STANDIN": "true",
+        **STRIPE_WEBHOOK_SECRETS,
+    }
+    for name, value in stripe.items():
+        setattr(settings, name, value if name != "STRIPE_STANDIN" else True)
+    return standin, stripe
+
+
 def _seed() -> dict[str, str]:
-    """A Berlin zone, a shop and an online courier; their tokens by identity."""
+    """A Berlin zone, a shop with a saved card, an online courier; tokens by identity."""
     from django.contrib.gis.geos import Point
     from django.core.management import call_command
 
     from couriers.models import Vehicle
     from couriers.services import courier_register, courier_set_availability
     from marketplace.services import shop_register
+    from payments.billing import shop_payment_method_set
 
     call_command("seed_demo_zone", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    _, _, shop_token = shop_register(
+    shop_user, shop, shop_token = shop_register(
         username="fuzz-shop",
         password="fuzz-shop-password-1",
         shop_name="Fuzz Shop",
@@ -87,6 +119,7 @@ def _seed() -> dict[str, str]:
         username="fuzz-courier", password="fuzz-courier-password-1", vehicle=Vehicle.BIKE
     )
     courier_set_availability(courier=courier, online=True)
+    shop_payment_method_set(shop=shop, actor=shop_user, payment_method_id="pm_card_visa")
     return {"anonymous": "", "shop": shop_token.key, "courier": courier_token.key}
 
 
@@ -140,14 +173,18 @@ def main(argv: list[str]) -> int:
     database, original_name = _scratch_database()
     started = time.monotonic()
     results: list[RunTotals] = []
+    standin, stripe = _stripe_standin()
     try:
         tokens = _seed()
-        with running_server(database=database, max_body_bytes=MAX_BODY_BYTES) as server:
+        with running_server(
+            database=database, max_body_bytes=MAX_BODY_BYTES, extra_env=stripe
+        ) as server:
             REPORTS.mkdir(exist_ok=True)
             for identity, token in tokens.items():
                 report = REPORTS / f"{identity}.json"
                 results.append(_run(identity, token, server.http_url, argv, report))
     finally:
+        standin.stop()
         connection.creation.destroy_test_db(original_name, verbosity=0)
     load = os.getloadavg()
     print(f"\n==> totals ({platform.machine()}, {os.cpu_count()} CPUs, load {load[0]:.1f})")
