@@ -1,7 +1,8 @@
 """Dispatch throughput: jobs posted, offered and accepted per second, couriers racing.
 
 Run: .venv/bin/python -m bench.dispatch [--couriers 10000] [--jobs 2000] [--posters 2]
-     [--racers 4] [--mode broadcast] [--broadcast-size 5] [--payments]
+     [--racers 4] [--mode broadcast] [--broadcast-size 5] [--payments both|on|off]
+     [--rounds 2]
 
 Bench database only (see bench/common.py). Loads ``--couriers`` available couriers over
 the city box, then runs, all at once against the real database:
@@ -14,9 +15,13 @@ the city box, then runs, all at once against the real database:
   ``offer_accept``. In broadcast mode the couriers offered one job sit in different
   processes, so they race for it; the losers get ``offer_no_longer_available``.
 
-With ``--payments`` each post first authorises the job's payment as ``job_post`` does (the
-payments hook: a manual-capture PaymentIntent at a loopback Stripe stand-in started by the
-bench, and the job's payment row); run once with and once without to see its cost.
+Payments: with payments on, each post first authorises the job's payment as ``job_post``
+does (the payments hook: a manual-capture PaymentIntent at a loopback Stripe stand-in
+started by the bench, and the job's payment row). ``--payments both`` (the default) runs
+phases with payments off and on in one invocation, alternating off, on, on, off, ... for
+``--rounds`` pairs, on the same couriers (reset between phases), and prints each mode's
+figures pooled over its phases, the on/off ratios and where the extra time of a post goes
+(the stand-in call, the payment rows, the job's own insert).
 
 At the end it checks that nothing was double-assigned: no courier with two active jobs,
 no job with two accepted offers, every assigned job's courier holds its accepted offer,
@@ -48,6 +53,12 @@ def _reset_connections() -> None:
     _gateway_for.cache_clear()
 
 
+JOB_TABLES = (
+    "jobs_offer, jobs_jobevent, jobs_webhookdelivery, jobs_job, payments_jobpayment, "
+    "payments_moneycommand, django_q_schedule"
+)
+
+
 def prepare(couriers: int, *, payments: bool) -> tuple[int, int]:
     """Fresh couriers, one shop and one zone over the city box; returns (shop, zone) ids."""
     from django.contrib.gis.geos import MultiPolygon, Polygon
@@ -57,15 +68,10 @@ def prepare(couriers: int, *, payments: bool) -> tuple[int, int]:
     from marketplace.models import Shop
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE jobs_offer, jobs_jobevent, jobs_webhookdelivery, jobs_job, "
-            "payments_jobpayment, payments_shopbilling, django_q_schedule CASCADE"
-        )
+        cursor.execute(f"TRUNCATE {JOB_TABLES}, payments_shopbilling CASCADE")
     common.truncate_couriers()
     common.bulk_load_couriers(couriers)
-    with connection.cursor() as cursor:
-        # Every courier answers; acceptance rates only reorder candidates.
-        cursor.execute("UPDATE couriers_courier SET capacity = 'xl', acceptance_rate = 1")
+    reset_phase()
     zone, _ = ServiceZone.objects.get_or_create(
         name="bench city",
         defaults={"area": MultiPolygon(Polygon.from_bbox(common.CITY_BOX), srid=4326)},
@@ -78,22 +84,57 @@ def prepare(couriers: int, *, payments: bool) -> tuple[int, int]:
     return shop.pk, zone.pk
 
 
+def reset_phase() -> None:
+    """Before a phase: no jobs, offers or payments; every courier available again."""
+    from django.db import connection
+    from django_q.brokers import get_broker
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {JOB_TABLES} CASCADE")
+        # Every courier answers; acceptance rates only reorder candidates.
+        cursor.execute(
+            "UPDATE couriers_courier SET status = 'available', capacity = 'xl', acceptance_rate = 1"
+        )
+        cursor.execute("VACUUM ANALYZE couriers_courier")
+    get_broker().purge_queue()
+
+
+def _timed_gateway_authorise(times: list[float]) -> None:
+    """Time each authorise call to the stand-in (the HTTP round trip and the stand-in)."""
+    from payments.gateway import get_gateway
+
+    gateway = get_gateway()
+    call = gateway.payment_intent_authorise
+
+    def timed(**kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return call(**kwargs)
+        finally:
+            times.append((time.perf_counter() - started) * 1000)
+
+    gateway.payment_intent_authorise = timed
+
+
 def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, Any]:
     """One poster: post ``count`` jobs and run each one's dispatch pass."""
     index, count, shop_pk, zone_pk, seed, payments = args
     _reset_connections()
     from django.contrib.gis.geos import Point
-    from django.db import transaction
 
     from jobs.dispatch import dispatch_job
     from jobs.hooks import hook_run
-    from jobs.lifecycle import job_record_creation
     from jobs.models import Job, new_tracking_salt
+    from jobs.posting import _job_save
     from jobs.tracking.tokens import tracking_hash_for
+    from marketplace.models import Shop
 
     west, south, east, north = common.CITY_BOX
     rng = random.Random(seed + index)
-    post_ms, dispatch_ms, authorise_ms, offers, outcomes = [], [], [], 0, {}
+    post_ms, dispatch_ms, authorise_ms, stripe_ms, offers, outcomes = [], [], [], [], 0, {}
+    if payments:
+        _timed_gateway_authorise(stripe_ms)
+    shop = Shop.objects.get(pk=shop_pk)
     for _ in range(count):
         lng = rng.uniform(west + 0.075, east - 0.075)
         lat = rng.uniform(south + 0.045, north - 0.045)
@@ -104,7 +145,7 @@ def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, A
             tracking_salt=salt,
             tracking_token_hash=tracking_hash_for(job_pk=job_pk, salt=salt),
             last_event_seq=1,  # as job_post inserts it
-            shop_id=shop_pk,
+            shop=shop,
             zone_id=zone_pk,
             pickup_address="bench pickup",
             pickup_point=Point(lng, lat, srid=4326),
@@ -125,9 +166,8 @@ def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, A
         if payments:
             hook_run("authorise", job=job)  # as job_post does, before the insert
             authorise_ms.append((time.perf_counter() - started) * 1000)
-        with transaction.atomic():
-            job.save(force_insert=True)
-            job_record_creation(job=job, actor=None)
+        # What job_post does after authorising: insert + first event in one transaction.
+        _job_save(job, actor=None, fingerprint="", render_response=None)
         posted = time.perf_counter()
         result = dispatch_job(job_pk=job.pk)
         done = time.perf_counter()
@@ -139,6 +179,7 @@ def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, A
         "post_ms": post_ms,
         "dispatch_ms": dispatch_ms,
         "authorise_ms": authorise_ms,
+        "stripe_ms": stripe_ms,
         "offers": offers,
         "outcomes": outcomes,
     }
@@ -242,56 +283,21 @@ def integrity() -> dict[str, int]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--couriers", type=int, default=10_000)
-    parser.add_argument("--jobs", type=int, default=2_000)
-    parser.add_argument("--posters", type=int, default=2)
-    parser.add_argument("--racers", type=int, default=4)
-    parser.add_argument("--mode", choices=["broadcast", "sequential"], default="broadcast")
-    parser.add_argument("--broadcast-size", type=int, default=5)
-    parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument(
-        "--payments", action="store_true", help="authorise each job at a loopback Stripe stand-in"
-    )
-    options = parser.parse_args()
-
-    import os
-
-    # One plain connection per process: a psycopg pool made before fork would be shared.
-    os.environ["DB_POOL_MAX_SIZE"] = "0"
-    os.environ["DISPATCH_MODE"] = options.mode
-    os.environ["DISPATCH_BROADCAST_SIZE"] = str(options.broadcast_size)
-    if options.payments:
-        from payments.standin import StandinServer
-
-        standin = StandinServer(api_key="sk_test_bench")
-        os.environ.update(
-            STRIPE_SECRET_KEY="sk_test_bench",
-            STRIPE_API_BASE=standin.start(),
-            STRIPE_STANDIN="true",
-        )
-    common.setup()
-    from django.conf import settings
+def run_phase(
+    options: argparse.Namespace, shop_pk: int, zone_pk: int, *, payments: bool
+) -> dict[str, Any]:
+    """One phase: every poster and racer at once; its raw figures and integrity counts."""
     from django.db.models import Count
-    from django_q.brokers import get_broker
 
     from jobs.models import Job, Offer
 
-    print(common.machine(), flush=True)
-    print(
-        f"mode {settings.DISPATCH_MODE}, broadcast size {settings.DISPATCH_BROADCAST_SIZE}, "
-        f"{options.couriers:,} couriers, {options.jobs:,} jobs, {options.posters} posters, "
-        f"{options.racers} racers, payments {'on (stand-in)' if options.payments else 'off'}",
-        flush=True,
-    )
-    shop_pk, zone_pk = prepare(options.couriers, payments=options.payments)
+    reset_phase()
     _reset_connections()
-
     context = mp.get_context("fork")
     per_poster = [options.jobs // options.posters] * options.posters
     per_poster[0] += options.jobs - sum(per_poster)
     stop_at = time.time() + options.timeout
+    load = _uptime()
     started = time.perf_counter()
     manager = context.Manager()
     posters_done = manager.Event()
@@ -301,55 +307,233 @@ def main() -> None:
         )
         posting = pool.map_async(
             post_and_dispatch,
-            [(i, n, shop_pk, zone_pk, 7, options.payments) for i, n in enumerate(per_poster)],
+            [(i, n, shop_pk, zone_pk, 7, payments) for i, n in enumerate(per_poster)],
         )
         posters = posting.get()
         posted_at = time.perf_counter()
         posters_done.set()
         racers = racing.get()
     finished = time.perf_counter()
+    manager.shutdown()
 
-    statuses = dict(Job.objects.values_list("status").annotate(n=Count("pk")))
-    offer_statuses = dict(Offer.objects.values_list("status").annotate(n=Count("pk")))
-    checks = integrity()
-    get_broker().purge_queue()  # the dispatch tasks posting queued; the bench ran them inline
+    def pooled(name: str, source: list[dict[str, Any]]) -> list[float]:
+        return [v for part in source for v in part[name]]
 
-    post_ms = [v for p in posters for v in p["post_ms"]]
-    dispatch_ms = [v for p in posters for v in p["dispatch_ms"]]
-    accept_ms = [v for r in racers for v in r["accept_ms"]]
-    offer_to_accept = [v for r in racers for v in r["offer_to_accept_ms"]]
-    offers = sum(p["offers"] for p in posters)
-    accepted = sum(r["accepted"] for r in racers)
-    refused = sum(r["refused"] for r in racers)
     outcomes: dict[str, int] = {}
-    for p in posters:
-        for name, n in p["outcomes"].items():
+    for part in posters:
+        for name, n in part["outcomes"].items():
             outcomes[name] = outcomes.get(name, 0) + n
-    elapsed = finished - started
-    post_elapsed = posted_at - started
+    return {
+        "payments": payments,
+        "load": load,
+        "jobs": options.jobs,
+        "post_elapsed": posted_at - started,
+        "elapsed": finished - started,
+        "post_ms": pooled("post_ms", posters),
+        "dispatch_ms": pooled("dispatch_ms", posters),
+        "authorise_ms": pooled("authorise_ms", posters),
+        "stripe_ms": pooled("stripe_ms", posters),
+        "accept_ms": pooled("accept_ms", racers),
+        "offer_to_accept_ms": pooled("offer_to_accept_ms", racers),
+        "offers": sum(part["offers"] for part in posters),
+        "accepted": sum(part["accepted"] for part in racers),
+        "refused": sum(part["refused"] for part in racers),
+        "outcomes": outcomes,
+        "statuses": dict(Job.objects.values_list("status").annotate(n=Count("pk"))),
+        "offer_statuses": dict(Offer.objects.values_list("status").annotate(n=Count("pk"))),
+        "integrity": integrity(),
+    }
 
-    def fmt(values: list[float]) -> str:
-        s = common.summary(values)
-        return f"p50 {s['p50']:.1f} ms, p99 {s['p99']:.1f} ms"
 
-    print(f"jobs by status: {statuses}", flush=True)
-    print(f"offers by status: {offer_statuses}", flush=True)
-    print(f"first-pass outcomes: {outcomes}", flush=True)
-    print(f"posted + first pass: {options.jobs / post_elapsed:,.0f} jobs/s ({post_elapsed:.1f} s)")
-    print(f"  post (insert + first event): {fmt(post_ms)}")
-    print(f"  dispatch pass: {fmt(dispatch_ms)}")
-    authorise_ms = [v for p in posters for v in p["authorise_ms"]]
-    if authorise_ms:
-        print(f"  of which authorise (stand-in round trip + payment row): {fmt(authorise_ms)}")
-    print(f"offers made: {offers:,} ({offers / post_elapsed:,.0f}/s)")
-    print(
-        f"accepted: {accepted:,} ({accepted / elapsed:,.0f}/s over {elapsed:.1f} s), "
-        f"refused (lost the race): {refused:,}"
+def _uptime() -> str:
+    with open("/proc/loadavg") as loadavg:
+        return " ".join(loadavg.read().split()[:3])
+
+
+def _merge(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """One mode's phases pooled: latencies together, rates over the summed time."""
+    merged: dict[str, Any] = {"phases": len(phases), "load": [p["load"] for p in phases]}
+    for name in ("jobs", "post_elapsed", "elapsed", "offers", "accepted", "refused"):
+        merged[name] = sum(p[name] for p in phases)
+    for name in (
+        "post_ms",
+        "dispatch_ms",
+        "authorise_ms",
+        "stripe_ms",
+        "accept_ms",
+        "offer_to_accept_ms",
+    ):
+        merged[name] = [v for p in phases for v in p[name]]
+    # The job's own insert + first event: the post without its authorisation.
+    merged["save_ms"] = (
+        [post - auth for post, auth in zip(merged["post_ms"], merged["authorise_ms"], strict=True)]
+        if merged["authorise_ms"]
+        else merged["post_ms"]
     )
-    print(f"  accept call: {fmt(accept_ms)}")
-    print(f"  offer created -> accepted: {fmt(offer_to_accept)}")
-    print(f"integrity (all must be 0): {checks}", flush=True)
-    if any(checks.values()) or accepted != statuses.get("assigned", 0):
+    merged["rows_ms"] = [
+        auth - call for auth, call in zip(merged["authorise_ms"], merged["stripe_ms"], strict=True)
+    ]
+    return merged
+
+
+def _p(values: list[float], q: int) -> float:
+    return common.percentile(values, q)
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"p50 {_p(values, 50):.1f} ms, p99 {_p(values, 99):.1f} ms"
+
+
+def _print_phase(phase: dict[str, Any]) -> None:
+    mode = "on " if phase["payments"] else "off"
+    line = (
+        f"  phase payments {mode}: {phase['jobs'] / phase['post_elapsed']:,.0f} jobs/s posted, "
+        f"{phase['accepted'] / phase['elapsed']:,.0f}/s accepted; post {_fmt(phase['post_ms'])}; "
+        f"pass {_fmt(phase['dispatch_ms'])}; accept {_fmt(phase['accept_ms'])} "
+        f"(load {phase['load']})"
+    )
+    print(line, flush=True)
+    print(f"    jobs by status: {phase['statuses']}; offers: {phase['offer_statuses']}", flush=True)
+    print(f"    first-pass outcomes: {phase['outcomes']}", flush=True)
+    print(f"    integrity (all must be 0): {phase['integrity']}", flush=True)
+
+
+def _print_mode(name: str, m: dict[str, Any]) -> None:
+    print(f"payments {name} ({m['phases']} phase(s), load {', '.join(m['load'])}):", flush=True)
+    print(
+        f"  posted + first pass: {m['jobs'] / m['post_elapsed']:,.0f} jobs/s "
+        f"({m['jobs']:,} in {m['post_elapsed']:.1f} s)"
+    )
+    print(f"  post: {_fmt(m['post_ms'])}")
+    if m["authorise_ms"]:
+        print(
+            "    authorise (hook: billing read, payment row, Stripe call): "
+            + _fmt(m["authorise_ms"])
+        )
+        print(f"      of which the stand-in call (HTTP round trip): {_fmt(m['stripe_ms'])}")
+        print(f"      of which the payment rows (authorise minus call): {_fmt(m['rows_ms'])}")
+        print(f"    insert + first event (post minus authorise): {_fmt(m['save_ms'])}")
+    print(f"  dispatch pass: {_fmt(m['dispatch_ms'])}")
+    print(f"  offers made: {m['offers']:,} ({m['offers'] / m['post_elapsed']:,.0f}/s)")
+    print(
+        f"  accepted: {m['accepted']:,} ({m['accepted'] / m['elapsed']:,.0f}/s over "
+        f"{m['elapsed']:.1f} s), refused (lost the race): {m['refused']:,}"
+    )
+    print(f"  accept call: {_fmt(m['accept_ms'])}")
+    print(f"  offer created -> accepted: {_fmt(m['offer_to_accept_ms'])}", flush=True)
+
+
+def _print_comparison(off: dict[str, Any], on: dict[str, Any]) -> None:
+    rate_off = off["jobs"] / off["post_elapsed"]
+    rate_on = on["jobs"] / on["post_elapsed"]
+    print("payments on vs off (same run):", flush=True)
+    print(f"  jobs/s posted: {rate_on:,.0f} vs {rate_off:,.0f}: ratio {rate_on / rate_off:.2f}")
+    for label, name in (
+        ("post", "post_ms"),
+        ("dispatch pass", "dispatch_ms"),
+        ("accept", "accept_ms"),
+    ):
+        for q in (50, 99):
+            a, b = _p(on[name], q), _p(off[name], q)
+            print(f"  {label} p{q}: {a:.1f} vs {b:.1f} ms ({a - b:+.1f} ms)")
+    for q in (50, 99):
+        extra = _p(on["post_ms"], q) - _p(off["post_ms"], q)
+        print(
+            f"  where a post's extra time goes (p{q}, +{extra:.1f} ms): stand-in call "
+            f"{_p(on['stripe_ms'], q):.1f} ms, payment rows {_p(on['rows_ms'], q):.1f} ms, "
+            f"insert + first event {_p(on['save_ms'], q):.1f} vs {_p(off['save_ms'], q):.1f} ms"
+        )
+    print(flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--couriers", type=int, default=10_000)
+    parser.add_argument("--jobs", type=int, default=2_000, help="jobs per phase")
+    parser.add_argument("--posters", type=int, default=2)
+    parser.add_argument("--racers", type=int, default=4)
+    parser.add_argument("--mode", choices=["broadcast", "sequential"], default="broadcast")
+    parser.add_argument("--broadcast-size", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per phase")
+    parser.add_argument(
+        "--payments",
+        choices=["both", "on", "off"],
+        default="both",
+        help="authorise each job at a loopback Stripe stand-in (on), not (off), or phases "
+        "of each alternating in one run (both)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --payments both: pairs of phases (ABBA order)"
+    )
+    options = parser.parse_args()
+
+    import os
+
+    # One plain connection per process: a psycopg pool made before fork would be shared.
+    os.environ["DB_POOL_MAX_SIZE"] = "0"
+    os.environ["DISPATCH_MODE"] = options.mode
+    os.environ["DISPATCH_BROADCAST_SIZE"] = str(options.broadcast_size)
+    if options.payments == "both":
+        order = [False, True, True, False] * ((options.rounds + 1) // 2)
+        plan = order[: 2 * options.rounds]
+    else:
+        plan = [options.payments == "on"]
+    standin = None
+    if any(plan):
+        from payments.standin import StandinServer
+
+        standin = StandinServer(api_key="sk_test_bench")
+        os.environ.update(
+            STRIPE_SECRET_KEY="sk_test_bench",
+            STRIPE_API_BASE=standin.start(),
+            STRIPE_STANDIN="true",
+        )
+    common.setup()
+    import logging
+
+    from django.conf import settings
+    from django_q.brokers import get_broker
+
+    logging.getLogger("django-q").setLevel(logging.WARNING)  # one "Enqueued" line per post
+
+    print(common.machine(), flush=True)
+    print(
+        f"mode {settings.DISPATCH_MODE}, broadcast size {settings.DISPATCH_BROADCAST_SIZE}, "
+        f"{options.couriers:,} couriers, {options.jobs:,} jobs per phase, {options.posters} "
+        f"posters, {options.racers} racers, phases: "
+        + ", ".join("payments on" if p else "payments off" for p in plan),
+        flush=True,
+    )
+    print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
+    shop_pk, zone_pk = prepare(options.couriers, payments=any(plan))
+    phases = []
+    try:
+        for payments in plan:
+            phase = run_phase(options, shop_pk, zone_pk, payments=payments)
+            _print_phase(phase)
+            phases.append(phase)
+    finally:
+        get_broker().purge_queue()  # the dispatch tasks posting queued; the bench ran them inline
+        if standin is not None:
+            standin.stop()
+    print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
+
+    modes = {}
+    for name, flag in (("off", False), ("on", True)):
+        chosen = [p for p in phases if p["payments"] == flag]
+        if chosen:
+            modes[name] = _merge(chosen)
+            _print_mode(name, modes[name])
+    if len(modes) == 2:
+        _print_comparison(modes["off"], modes["on"])
+    bad = [
+        p
+        for p in phases
+        if any(p["integrity"].values()) or p["accepted"] != p["statuses"].get("assigned", 0)
+    ]
+    if bad:
         raise SystemExit("DOUBLE ASSIGNMENT OR LOST ACCEPT: see the counts above")
 
 
