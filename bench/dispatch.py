@@ -448,6 +448,23 @@ def _print_comparison(off: dict[str, Any], on: dict[str, Any]) -> None:
     print(flush=True)
 
 
+def _print_pairs(phases: list[dict[str, Any]]) -> None:
+    """Each off/on pair's ratio: the phases next to each other saw the most similar load."""
+    ratios = []
+    for i in range(0, len(phases) - 1, 2):
+        first, second = phases[i], phases[i + 1]
+        on, off = (first, second) if first["payments"] else (second, first)
+        ratio = (on["jobs"] / on["post_elapsed"]) / (off["jobs"] / off["post_elapsed"])
+        ratios.append(ratio)
+        print(
+            f"  pair {i // 2 + 1}: on/off {ratio:.2f}; post p50 "
+            f"{_p(on['post_ms'], 50):.1f} vs {_p(off['post_ms'], 50):.1f} ms "
+            f"(load {on['load']} / {off['load']})"
+        )
+    if ratios:
+        print(f"  median pair ratio: {sorted(ratios)[len(ratios) // 2]:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--couriers", type=int, default=10_000)
@@ -528,6 +545,7 @@ def main() -> None:
             _print_mode(name, modes[name])
     if len(modes) == 2:
         _print_comparison(modes["off"], modes["on"])
+        _print_pairs(phases)
     bad = [
         p
         for p in phases
