@@ -4,11 +4,16 @@ An app subscribes in its ``AppConfig.ready()``; jobs calls the hooks at fixed po
 
 - ``authorise``: ``fn(job=<unsaved Job with its pk>)``, outside any transaction, before a
   posted job is saved. Raising an ``ApplicationError`` refuses the post (nothing saved).
+- ``created``: ``fn(job=)``, inside the transaction that inserts a posted job, after its
+  first event. Raising an ``ApplicationError`` refuses the post (the insert rolls back, and
+  ``abandon`` runs).
 - ``abandon``: ``fn(job_pk=...)``, outside any transaction, when a post that was authorised
   could not be saved after all; undo what ``authorise`` did.
-- ``release``: ``fn(job_pk=...)``, outside any transaction, before a scheduled job goes to
-  dispatch. Raising an ``ApplicationError`` cancels the job instead (its ``code`` is the
-  reason the shop is told).
+- ``release``: ``fn(job_pk=...)``, outside any transaction, before a job goes (back) to
+  dispatch: a scheduled job's release, an unassigned job's re-post. Raising an
+  ``ApplicationError`` refuses it: a scheduled job is cancelled (its ``code`` is the
+  reason the shop is told; a 5xx leaves it scheduled for the next try), a re-post answers
+  the error.
 - ``transitioned``: ``fn(job=, event=)``, inside the transaction that moved the job, so
   what it writes commits or rolls back with the move; queue network work on commit.
 - ``job_output``: ``fn(job_pks=[...]) -> {pk: {field: value}}``, extra read-only fields of
@@ -21,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-HOOK_NAMES = frozenset({"authorise", "abandon", "release", "transitioned", "job_output"})
+HOOK_NAMES = frozenset({"authorise", "created", "abandon", "release", "transitioned", "job_output"})
 _hooks: dict[str, list[Callable[..., Any]]] = defaultdict(list)
 
 

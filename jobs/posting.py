@@ -268,6 +268,7 @@ def _job_save(
             draft.last_event_seq = 1  # inserted with its first event's number: no update
             draft.save(force_insert=True)
             job_record_creation(job=draft, actor=actor)
+            hook_run("created", job=draft)
             if key is not None and render_response is not None:
                 _store_first_response(draft, render_response)
             return draft, True
@@ -389,7 +390,13 @@ def job_cancel(*, job: Job, actor: User, reason: str) -> Job:
 
 
 def job_repost(*, job: Job, actor: User) -> Job:
-    """Send a job nobody took (unassigned) through dispatch again."""
+    """Send a job nobody took (unassigned) through dispatch again.
+
+    The ``release`` hook runs first (payments authorises again when the job's card hold
+    was released while it sat unassigned); its error is the answer and nothing moves.
+    """
+    if job.status == S.UNASSIGNED:
+        hook_run("release", job_pk=job.pk)
     reposted, _ = job_transition(
         job=job,
         to=S.PENDING,
@@ -413,8 +420,9 @@ def jobs_release_due(*, now: datetime | None = None) -> list[str]:
         try:
             hook_run("release", job_pk=pk)
         except ApplicationError as refused:
-            _job_cancel_unreleasable(pk, reason=refused.code)
-            continue
+            if refused.status_code < 500:
+                _job_cancel_unreleasable(pk, reason=refused.code)
+            continue  # a 5xx (e.g. Stripe did not answer): the next run tries again
         try:
             job_transition(
                 job=pk,
@@ -423,7 +431,7 @@ def jobs_release_due(*, now: datetime | None = None) -> list[str]:
                 reason="scheduled release",
                 expected_from=frozenset({S.SCHEDULED}),
             )
-        except InvalidTransition:
+        except ApplicationError:  # moved meanwhile, or its hold was released: next run
             continue
         released.append(str(pk))
     return released

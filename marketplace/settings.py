@@ -475,6 +475,11 @@ STRIPE_CONNECT_WEBHOOK_SECRET = env_str("STRIPE_CONNECT_WEBHOOK_SECRET")
 # A card hold lasts about 7 days: jobs scheduled further out than this are authorised when
 # they are released to dispatch instead of when they are posted.
 PAYMENT_AUTH_WINDOW_HOURS = env_int("PAYMENT_AUTH_WINDOW_HOURS", 120)
+# A job unassigned this long has its card hold released (a re-post authorises again).
+PAYMENT_UNASSIGNED_HOLD_MINUTES = env_int("PAYMENT_UNASSIGNED_HOLD_MINUTES", 60)
+# A scheduled job whose hold would lapse (capture_before) less than this after its release
+# has the hold released now and authorised again at release.
+PAYMENT_HOLD_MARGIN_HOURS = env_int("PAYMENT_HOLD_MARGIN_HOURS", 24)
 # The courier's share of a cancellation fee (the rest is platform revenue).
 CANCELLATION_COURIER_SHARE_PERCENT = env_int("CANCELLATION_COURIER_SHARE_PERCENT", 100)
 TIP_WINDOW_DAYS = env_int("TIP_WINDOW_DAYS", 7)

@@ -12,12 +12,14 @@ class PaymentsConfig(AppConfig):
         from payments.authorisation import (
             job_authorisation_abandon,
             job_authorise,
+            job_payment_attach,
             job_release_authorise,
         )
         from payments.flows import on_job_transitioned
         from payments.selectors import job_payment_outputs
 
         hook_register("authorise", job_authorise)
+        hook_register("created", job_payment_attach)
         hook_register("abandon", job_authorisation_abandon)
         hook_register("release", job_release_authorise)
         hook_register("transitioned", on_job_transitioned)

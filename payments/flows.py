@@ -24,6 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent, JobStatus
+from marketplace.api.errors import ConflictError
+from payments.authorisation import TO_AUTHORISE, cancel_key
 from payments.gateway import IntentResult, TransferResult
 from payments.ledger import Line, courier_payable, ledger_post
 from payments.models import (
@@ -50,18 +52,33 @@ def percent_of(amount: int, percent: Decimal | int) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+class PaymentNotHeld(ConflictError):
+    code = "payment_not_held"
+    default_message = "The card hold for this job was released meanwhile; try again."
+
+
 def on_job_transitioned(*, job: Job, event: JobEvent) -> None:
-    """Write the money command for a job's move (the caller holds the job's row lock)."""
+    """Write the money command for a job's move (the caller holds the job's row lock).
+
+    A move to ``pending`` (dispatch) is refused while the job has no hold (the sweeper
+    released it after the ``release`` hook had looked): the job then stays where it was,
+    and the next try authorises first.
+    """
     to = JobStatus(event.to_status)
-    if to not in {JobStatus.DELIVERED, JobStatus.CANCELLED, JobStatus.RETURNED}:
+    if to not in {JobStatus.DELIVERED, JobStatus.CANCELLED, JobStatus.RETURNED, JobStatus.PENDING}:
         return
     payment = JobPayment.objects.select_for_update().filter(job_id=job.pk).first()
     if payment is None:
         return  # a job from before payments, or one created outside the posting service
-    if payment.status == P.AWAITING_AUTHORISATION:
-        # Nothing was ever held (scheduled beyond the hold window and not released yet).
-        payment.status = P.CANCELED
-        payment.save(update_fields=["status", "updated_at"])
+    if to == JobStatus.PENDING:
+        if payment.status in TO_AUTHORISE:
+            raise PaymentNotHeld()
+        return
+    if payment.status in TO_AUTHORISE:
+        # Nothing is held (never yet, released by the sweeper, or refused).
+        if payment.status == P.AWAITING_AUTHORISATION:
+            payment.status = P.CANCELED
+            payment.save(update_fields=["status", "updated_at"])
         return
     if payment.status != P.AUTHORISED:
         logger.warning("job %s became %s with its payment %s", job.pk, to, payment.status)
@@ -131,11 +148,18 @@ def _capture(
 def _cancel(job: Job, payment: JobPayment) -> None:
     payment.status = P.CANCELLING
     payment.save(update_fields=["status", "updated_at"])
+    hold_cancel_enqueue(payment)
+
+
+def hold_cancel_enqueue(payment: JobPayment) -> None:
+    """The money command that cancels ``payment``'s current hold (its intent and round
+    named in the command, so a later round's hold is never the one cancelled)."""
     command_enqueue(
         kind=CommandKind.CANCEL_AUTHORISATION,
-        idempotency_key=f"job:{job.pk}:cancel",
-        job_id=job.pk,
+        idempotency_key=cancel_key(payment.job_id, payment.authorisation_round),
+        job_id=payment.job_id,
         currency=payment.currency,
+        params={"intent_id": payment.intent_id},
     )
 
 
@@ -144,7 +168,9 @@ def command_apply(*, command: MoneyCommand, result: Any) -> None:
     if command.kind == CommandKind.CAPTURE:
         _capture_recorded(command, result)
     elif command.kind == CommandKind.CANCEL_AUTHORISATION:
-        JobPayment.objects.filter(job_id=command.job_id).update(
+        # A hold released for re-authorising leaves its row awaiting: only a cancelling
+        # row is done.
+        JobPayment.objects.filter(job_id=command.job_id, status=P.CANCELLING).update(
             status=P.CANCELED, updated_at=timezone.now()
         )
     elif command.kind == CommandKind.TRANSFER:

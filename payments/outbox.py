@@ -114,8 +114,10 @@ def _execute(command: MoneyCommand) -> Any:
             intent_id=payment.intent_id, amount_to_capture=command.amount_minor, idempotency_key=key
         )
     if command.kind == CommandKind.CANCEL_AUTHORISATION:
-        payment = JobPayment.objects.get(job_id=command.job_id)
-        return gateway.payment_intent_cancel(intent_id=payment.intent_id, idempotency_key=key)
+        intent_id = command.params.get("intent_id")
+        if not intent_id:  # written before commands named their intent
+            intent_id = JobPayment.objects.get(job_id=command.job_id).intent_id
+        return gateway.payment_intent_cancel(intent_id=intent_id, idempotency_key=key)
     if command.kind == CommandKind.TRANSFER:
         transfer = command.transfer
         account = CourierPayoutAccount.objects.get(courier_id=transfer.courier_id)

@@ -21,16 +21,21 @@ def stripe_event_task(pk: int) -> bool:
 
 
 def payments_sweep_task() -> int:
-    """Every minute: re-drive due and stale commands, cancel orphaned authorisations."""
-    from payments.sweeper import orphans_cancel
+    """Every minute: re-drive due and stale commands, cancel orphaned authorisations, and
+    release holds no delivery can use any more."""
+    from payments.sweeper import holds_release, orphans_cancel
 
     queued = commands_sweep()
     cancelled = orphans_cancel()
-    if queued or cancelled:
+    released = holds_release()
+    if queued or cancelled or released:
         logger.info(
-            "payments sweep: %d command(s) queued, %d orphan(s) cancelled", len(queued), cancelled
+            "payments sweep: %d command(s) queued, %d orphan(s) cancelled, %d hold(s) released",
+            len(queued),
+            cancelled,
+            released,
         )
-    return len(queued) + cancelled
+    return len(queued) + cancelled + released
 
 
 def payments_reconcile_task() -> int:

@@ -69,6 +69,10 @@ class JobPayment(models.Model):
     captured_minor = models.PositiveBigIntegerField(default=0)
     refunded_minor = models.PositiveBigIntegerField(default=0)
     capture_before = models.DateTimeField(null=True, blank=True)
+    authorisation_round = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Bumped each time a hold is released to be authorised again (keys differ).",
+    )
     decline_code = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

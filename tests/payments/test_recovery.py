@@ -36,7 +36,7 @@ def test_the_sweeper_cancels_a_hold_whose_job_never_appeared(standin, zone) -> N
 
     assert orphans_cancel() == 0  # too young: its post may still be saving the job
     JobPayment.objects.filter(job_id=draft.pk).update(
-        created_at=timezone.now() - timedelta(minutes=3)
+        updated_at=timezone.now() - timedelta(minutes=3)
     )
     assert orphans_cancel() == 1
 
@@ -58,7 +58,7 @@ def test_the_sweeper_finds_and_cancels_an_intent_from_a_call_that_never_answered
     payment = JobPayment.objects.get(job_id=draft.pk)
     assert (payment.status, payment.intent_id) == ("authorising", "")
     JobPayment.objects.filter(pk=payment.pk).update(
-        created_at=timezone.now() - timedelta(minutes=3)
+        updated_at=timezone.now() - timedelta(minutes=3)
     )
 
     assert orphans_cancel() == 1
@@ -70,7 +70,7 @@ def test_the_sweeper_finds_and_cancels_an_intent_from_a_call_that_never_answered
 
 def test_a_saved_job_keeps_its_hold(standin, zone) -> None:
     job_id = post_job(client_for(ShopUserFactory())).json()["id"]
-    JobPayment.objects.filter(job_id=job_id).update(created_at=timezone.now() - timedelta(hours=1))
+    JobPayment.objects.filter(job_id=job_id).update(updated_at=timezone.now() - timedelta(hours=1))
 
     assert orphans_cancel() == 0
     assert standin_objects(standin, "payment_intent")[0]["status"] == "requires_capture"

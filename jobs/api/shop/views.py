@@ -340,7 +340,16 @@ class JobRepostApi(APIView):
         request=None,
         responses={
             200: JobSecretsOutputSerializer,
-            **error_responses({409: "`invalid_transition`: only an unassigned job is reposted."}),
+            **error_responses(
+                {
+                    402: "`payment_method_required`, `payment_declined`, "
+                    "`payment_authentication_required`: the card hold, released while the "
+                    "job sat unassigned, could not be made again; the job stays unassigned.",
+                    409: "`invalid_transition`: only an unassigned job is reposted; "
+                    "`payment_not_held`: its card hold was released meanwhile (repeat).",
+                    503: "`payment_unavailable`: Stripe did not answer (repeat).",
+                }
+            ),
         },
         tags=["shop"],
     )
