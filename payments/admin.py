@@ -134,3 +134,6 @@ class ReconciliationReportAdmin(ReadOnlyAdmin):
 admin.site.register(ShopBilling, ReadOnlyAdmin)
 admin.site.register(CourierPayoutAccount, ReadOnlyAdmin)
 admin.site.register(Tip, ReadOnlyAdmin)
+
+# Disputes have their own admin (a page per dispute with its evidence and actions).
+import payments.disputes.admin  # noqa: E402, F401
