@@ -1,4 +1,9 @@
-"""django-q2's Redis broker, plus a heartbeat that names the queue each cluster serves.
+"""django-q2's Redis broker, with one shared connection pool and a heartbeat per queue.
+
+django-q2 makes a new broker for every ``async_task``, and its Redis broker a new client
+(and so a new connection pool and TCP connection) for every broker: each enqueue paid a
+connect, and left the socket for the garbage collector. This broker shares one client per
+Redis address per process (redis-py's pool is thread-safe and resets itself after fork).
 
 django-q2's own heartbeat (``Stat``) says that a cluster runs, not which one: every
 cluster of a site writes the same kind of key. The sentinel of each cluster saves its
@@ -9,6 +14,9 @@ webhook one.
 
 from __future__ import annotations
 
+import threading
+
+import redis
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
 
@@ -25,7 +33,31 @@ def queue_name(list_key: str) -> str:
     return list_key.removeprefix("django_q:").removesuffix(":q")
 
 
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_connection() -> redis.Redis:
+    """The process's client for the queue's Redis (``Q_REDIS_URL``), made on first use."""
+    address = repr(Conf.REDIS)
+    client = _clients.get(address)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(address)
+            if client is None:
+                if isinstance(Conf.REDIS, str):
+                    client = redis.Redis.from_url(Conf.REDIS)
+                else:
+                    client = redis.Redis(**Conf.REDIS)
+                _clients[address] = client
+    return client
+
+
 class RedisBroker(Redis):
+    @staticmethod
+    def get_connection(list_key: str | None = None) -> redis.Redis:
+        return shared_connection()
+
     def set_stat(self, key: str, value: str, timeout: int) -> None:
         pipe = self.connection.pipeline()
         pipe.set(key, value, timeout)
