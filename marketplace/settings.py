@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "couriers",
     "jobs",
     "payments",
+    "demo",
 ]
 
 MIDDLEWARE = [

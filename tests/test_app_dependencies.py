@@ -1,4 +1,4 @@
-"""Apps depend one way: marketplace ← couriers ← jobs ← payments, never the reverse.
+"""Apps depend one way: marketplace ← couriers ← jobs ← payments ← demo, never the reverse.
 
 Every import statement of every module is read from its syntax tree, including imports
 inside functions (a deferred import is still a dependency). The project's URL and ASGI
@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # app -> the apps it must never import
 FORBIDDEN = {
-    "marketplace": {"couriers", "jobs", "payments"},
-    "couriers": {"jobs", "payments"},
-    "jobs": {"payments"},
-    "payments": set(),
+    "marketplace": {"couriers", "jobs", "payments", "demo"},
+    "couriers": {"jobs", "payments", "demo"},
+    "jobs": {"payments", "demo"},
+    "payments": {"demo"},
+    "demo": set(),
 }
 ROUTING_MODULES = {"marketplace/urls.py", "marketplace/asgi.py"}
 

@@ -1,0 +1,1 @@
+"""``seed_demo_city`` and ``simulate``."""

@@ -1,0 +1,1 @@
+"""Tests of the demo city: seeding, the simulator, ./dev demo."""
