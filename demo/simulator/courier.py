@@ -82,6 +82,12 @@ class CourierBot:
             heartbeat.cancel()
             await self.socket.close()
 
+    async def go_offline(self) -> None:
+        status, _ = await self.api.call(
+            "POST", "courier/availability/", json_body={"online": False}
+        )
+        self.set_state("offline" if status == 200 else self.state)
+
     async def _resume(self) -> None:
         """A job held from an earlier run is walked to its end first."""
         page = await self.api.ok("GET", "courier/jobs/")

@@ -38,13 +38,13 @@ async def simulate(
     loop = asyncio.get_running_loop()
     for name in ("SIGINT", "SIGTERM"):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(getattr(signal, name), world.stopping.set)
+            loop.add_signal_handler(getattr(signal, name), world.interrupt)
     executor = ThreadPoolExecutor(max_workers=min(64, len(shops) + len(couriers) + 8))
     apis: list[Api] = []
     tasks: list[asyncio.Task] = []
+    courier_bots: list[CourierBot] = []
     try:
         tokens = await _sign_in_all(config.base_url, executor, shops + couriers)
-        courier_bots = []
         for username, _ in couriers:
             api = Api(config.base_url, executor, tokens[username])
             apis.append(api)
@@ -65,6 +65,11 @@ async def simulate(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if not world.interrupted:
+            # Signed off as an app would; one still holding a job is refused (409).
+            await asyncio.gather(
+                *(bot.go_offline() for bot in courier_bots), return_exceptions=True
+            )
         for api in apis:
             api.close()
         executor.shutdown(wait=False, cancel_futures=True)

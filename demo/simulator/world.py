@@ -96,12 +96,18 @@ class World:
     errors: Counter = field(default_factory=Counter)
     offer_times: deque = field(default_factory=deque)
     shops_running: int = 0
+    interrupted: bool = False
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     posting_done: asyncio.Event = field(default_factory=asyncio.Event)
     couriers_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"{self.config.seed}:world")
+
+    def interrupt(self) -> None:
+        """Ctrl-C or SIGTERM: stop at once, without waiting for jobs to end."""
+        self.interrupted = True
+        self.stopping.set()
 
     # --- time ---------------------------------------------------------------------------
 

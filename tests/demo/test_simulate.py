@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from couriers.models import Courier, LocationPing
 from jobs.models import Job, JobStatus
 from payments.models import JobPayment, Transfer
 from payments.standin import StandinServer
@@ -134,3 +135,7 @@ def test_a_short_accelerated_run_ends_every_job_with_every_integrity_count_zero(
             assert proof.photo is not None
             assert proof.photo.kind == "delivery"
     assert "Integrity (each must be 0):" in run.stdout
+    # Every fix was plausible for its vehicle, and every courier signed off at the end.
+    assert LocationPing.objects.count() > JOBS * 4  # two rides a job at least, a fix a second
+    assert LocationPing.objects.exclude(flag="").count() == 0
+    assert list(Courier.objects.values_list("status", flat=True).distinct()) == ["offline"]

@@ -9,12 +9,20 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
 
 from demo.selectors import demo_city_logins, run_integrity, unsettled_job_count
-from demo.simulator import SimConfig, simulate
+from demo.simulator import SimConfig, World, simulate
+from payments.gateway import GatewayError, GatewayUnavailable
 
 SETTLE_POLL_SECONDS = 0.5
+
+
+def world_summary_line(world: World) -> str:
+    summary = world.summary()
+    jobs = ", ".join(f"{k} {v}" for k, v in summary["jobs"].items() if v) or "none"
+    return f"Summary after {summary['seconds']} s: jobs posted {summary['posted']} ({jobs})."
 
 
 class Command(BaseCommand):
@@ -119,10 +127,18 @@ class Command(BaseCommand):
             simulate(config, shops=logins["shops"], couriers=logins["couriers"], out=self.stdout)
         )
         job_ids = list(world.jobs)
-        deadline = time.monotonic() + options["settle"]
-        while unsettled_job_count(job_ids=job_ids) and time.monotonic() < deadline:
-            time.sleep(SETTLE_POLL_SECONDS)
-        integrity = run_integrity(job_ids=job_ids, since=since)
+        # Stopped by a signal, the server and the stand-in are likely stopping too.
+        deadline = time.monotonic() + (0 if world.interrupted else options["settle"])
+        try:
+            while unsettled_job_count(job_ids=job_ids) and time.monotonic() < deadline:
+                time.sleep(SETTLE_POLL_SECONDS)
+            integrity = run_integrity(job_ids=job_ids, since=since)
+        except (DatabaseError, GatewayError, GatewayUnavailable) as error:
+            if not world.interrupted:
+                raise
+            self.stdout.write(world_summary_line(world))
+            self.stdout.write(f"Stopped; the integrity counts were not taken ({error}).")
+            return
         summary = {**world.summary(), "integrity": integrity["counts"]}
         self._print_summary(summary, integrity["differences"])
         if options["summary_json"]:
