@@ -37,6 +37,7 @@ from jobs.quotes import (
     window_check,
     zone_for_point,
 )
+from jobs.sandbox.rules import test_specifications_allowed
 from jobs.tracking.tokens import tracking_hash_for
 from marketplace.api.errors import ApplicationError, ConflictError, InvalidTransition, NotFoundError
 from marketplace.models import Shop, User
@@ -98,6 +99,8 @@ class JobExtras:
     recipient: Recipient = field(default_factory=Recipient)
     tip_minor: int = 0
     external_ref: str = ""
+    # Sandbox shops only (jobs.sandbox.specs, already parsed); None for every other job.
+    test_specifications: dict[str, Any] | None = None
 
 
 def delivery_option_errors(delivery: DeliveryOptions) -> dict[str, list[str]]:
@@ -292,6 +295,7 @@ def _job_create(
     job_pk: UUID,
 ) -> Job:
     """An unsaved job with its price, status, delivery secrets; validation errors raise."""
+    test_specifications_allowed(shop=shop, test_specifications=extras.test_specifications)
     delivery = extras.delivery
     errors = delivery_option_errors(delivery)
     if errors:
@@ -359,6 +363,7 @@ def _job_create(
         alternate_address=alternate.address if alternate else "",
         alternate_point=alternate.point if alternate else None,
         alternate_note=delivery.alternate_note,
+        test_specifications=extras.test_specifications,
         **priced,
     )
     return job

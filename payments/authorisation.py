@@ -22,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
+from marketplace.models import Shop
 from payments.errors import (
     PaymentAuthenticationRequired,
     PaymentConflict,
@@ -38,6 +39,7 @@ from payments.gateway import (
     get_gateway,
 )
 from payments.models import JobPayment, PaymentStatus, ShopBilling
+from payments.sandbox import sandbox_money_check
 
 logger = logging.getLogger(__name__)
 P = PaymentStatus
@@ -75,8 +77,10 @@ def job_authorise(*, job: Job) -> None:
     Raises 402 ``payment_method_required`` / ``payment_declined`` /
     ``payment_authentication_required`` (nothing kept), 503 when Stripe did not answer
     (the sweeper cancels whatever Stripe may have done if the job never appears), or when
-    the sweeper took the hold over meanwhile (the job must not be saved then).
+    the sweeper took the hold over meanwhile (the job must not be saved then). A sandbox
+    shop's job with a live Stripe key: 409 ``sandbox_live_key``.
     """
+    sandbox_money_check(is_sandbox=job.shop.is_sandbox)
     billing = ShopBilling.objects.filter(shop_id=job.shop_id).first()
     if billing is None or not billing.has_payment_method:
         raise PaymentMethodRequired()
@@ -134,6 +138,9 @@ def job_release_authorise(*, job_pk: UUID) -> None:
     payment = JobPayment.objects.filter(job_id=job_pk).first()
     if payment is None or payment.status not in TO_AUTHORISE | {P.AUTHORISING}:
         return
+    sandbox_money_check(
+        is_sandbox=Shop.objects.filter(pk=payment.shop_id, is_sandbox=True).exists()
+    )
     if payment.status in TO_AUTHORISE:
         billing = ShopBilling.objects.filter(shop_id=payment.shop_id).first()
         if billing is None or not billing.has_payment_method:

@@ -33,10 +33,12 @@ from payments.gateway import (
 )
 from payments.ledger import Line, courier_payable, ledger_post
 from payments.models import EntryKind, ShopBilling, Tip, TipStatus, TransferKind
+from payments.sandbox import sandbox_money_check
 
 
 def shop_billing_ensure(*, shop: Shop, email: str = "") -> ShopBilling:
     """The shop's billing row, creating its Stripe customer once (outside a transaction)."""
+    sandbox_money_check(is_sandbox=shop.is_sandbox)
     billing = ShopBilling.objects.filter(shop=shop).first()
     if billing is not None:
         return billing
@@ -54,6 +56,7 @@ def shop_billing_ensure(*, shop: Shop, email: str = "") -> ShopBilling:
 
 def shop_setup_intent_create(*, shop: Shop, actor: User | None) -> SetupIntentResult:
     """A SetupIntent a front end confirms with the card (Stripe.js); its client secret."""
+    sandbox_money_check(is_sandbox=shop.is_sandbox)
     billing = shop_billing_ensure(shop=shop, email=actor.email if actor else "")
     try:
         return get_gateway().setup_intent_create(
@@ -68,6 +71,7 @@ def shop_payment_method_set(
     *, shop: Shop, actor: User | None, payment_method_id: str
 ) -> ShopBilling:
     """Attach ``payment_method_id`` to the shop's customer and make it the default."""
+    sandbox_money_check(is_sandbox=shop.is_sandbox)
     billing = shop_billing_ensure(shop=shop, email=actor.email if actor else "")
     try:
         card = get_gateway().payment_method_attach(
@@ -117,6 +121,7 @@ def job_tip(*, shop: Shop, actor: User, job_pk: UUID, amount_minor: int) -> Tip:
         raise TipNotAllowed(
             f"Only a delivered job can be tipped, within {settings.TIP_WINDOW_DAYS} days."
         )
+    sandbox_money_check(is_sandbox=shop.is_sandbox)
     billing = ShopBilling.objects.filter(shop=shop).first()
     if billing is None or not billing.has_payment_method:
         raise PaymentMethodRequired()

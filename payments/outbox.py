@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from jobs.models import Job
 from payments.gateway import GatewayError, GatewayUnavailable, get_gateway
 from payments.models import (
     CommandKind,
@@ -30,6 +31,7 @@ from payments.models import (
     MoneyCommand,
     Transfer,
 )
+from payments.sandbox import sandbox_command_check
 
 logger = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 5
@@ -106,6 +108,10 @@ def command_run(*, pk: int) -> str | None:
 
 
 def _execute(command: MoneyCommand) -> Any:
+    sandbox_command_check(
+        is_sandbox=Job.objects.filter(pk=command.job_id, shop__is_sandbox=True).exists(),
+        idempotency_key=command.idempotency_key,
+    )
     gateway = get_gateway()
     key = command.idempotency_key
     if command.kind == CommandKind.CAPTURE:

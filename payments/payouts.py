@@ -10,10 +10,12 @@ from payments.errors import PaymentUnavailable
 from payments.flows import payouts_release
 from payments.gateway import AccountResult, GatewayUnavailable, get_gateway
 from payments.models import CourierPayoutAccount
+from payments.sandbox import sandbox_money_check
 
 
 def courier_onboarding_link(*, courier: Courier) -> tuple[CourierPayoutAccount, str]:
     """Create the courier's Express account (once) and a fresh single-use onboarding URL."""
+    sandbox_money_check(is_sandbox=courier.is_robo, who="robo courier")
     account = CourierPayoutAccount.objects.filter(courier=courier).first()
     try:
         # Inside the try: an unconfigured gateway is unavailable too (503, not a 500).

@@ -7,12 +7,14 @@ import importlib
 import pytest
 
 from jobs.dispatch.offers import DISPATCH_TASK
+from jobs.sandbox.queue import ROBO_STEP_TASK
 from jobs.webhooks.delivery import DELIVER_TASK
 from marketplace.schedules import PERIODIC_TASKS
 
 QUEUED = [
     DISPATCH_TASK,
     DELIVER_TASK,
+    ROBO_STEP_TASK,
     "payments.tasks.money_command_task",
     "payments.tasks.stripe_event_task",
 ]

@@ -5,6 +5,7 @@ from django.urls import path
 from jobs.api import courier as courier_api
 from jobs.api import offers as offers_api
 from jobs.api import proof as proof_api
+from jobs.api import sandbox as sandbox_api
 from jobs.api import shop as shop_api
 from jobs.api import webhooks as webhook_api
 from jobs.tracking import api as tracking_api
@@ -17,6 +18,12 @@ urlpatterns: list = [
     path("jobs/<uuid:pk>/events/", shop_api.JobEventsApi.as_view(), name="job-events"),
     path("jobs/<uuid:pk>/cancel/", shop_api.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<uuid:pk>/repost/", shop_api.JobRepostApi.as_view(), name="job-repost"),
+    # Sandbox shops: move a job one step with the built-in robo courier.
+    path(
+        "sandbox/jobs/<uuid:pk>/advance/",
+        sandbox_api.SandboxJobAdvanceApi.as_view(),
+        name="sandbox-job-advance",
+    ),
     # Shop webhooks: configuration and recent deliveries.
     path("shop/webhook/", webhook_api.ShopWebhookApi.as_view(), name="shop-webhook"),
     path(

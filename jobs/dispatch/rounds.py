@@ -38,6 +38,7 @@ from jobs.dispatch.offers import DISPATCH_TASK, offers_expire, offers_withdraw
 from jobs.dispatch.payloads import WithdrawReason, offer_frame, send_to_couriers_on_commit
 from jobs.lifecycle import job_transition
 from jobs.models import DispatchMode, Job, JobStatus, Offer, OfferStatus
+from jobs.sandbox.queue import robo_walk_queue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Outcome:
     UNASSIGNED = "unassigned"
     NOT_PENDING = "not_pending"
     MISSING = "missing"
+    SANDBOX = "sandbox"  # the built-in robo courier's job: offered to nobody else
 
 
 @dataclass
@@ -114,6 +116,8 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
         if any(status == OfferStatus.ACCEPTED for _, status, *_ in history):
             # A courier who dropped the job kept an accepted offer; it no longer stands.
             offers.filter(status=OfferStatus.ACCEPTED).update(status=OfferStatus.WITHDRAWN)
+        if robo_walk_queue_on_commit(job=job):
+            return DispatchResult(Outcome.SANDBOX, job.dispatch_round, expired=expired)
 
         mode = dispatch_mode_for(job)
         first_round = job.dispatch_round

@@ -270,6 +270,10 @@ class Job(PricedTrip):
         max_length=16, choices=DispatchMode.choices, blank=True, default=""
     )
 
+    # A sandbox shop's instructions for the built-in robo courier (jobs.sandbox.specs),
+    # normalised; null for every other job.
+    test_specifications = models.JSONField(null=True, blank=True)
+
     needs_review = models.BooleanField(default=False)
     review_reason = models.CharField(max_length=255, blank=True, default="")
     # Sequence of the last JobEvent; webhooks carry it so receivers can order them.

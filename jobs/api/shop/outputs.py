@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from couriers.models import Vehicle
 from jobs.hooks import job_output_extras
 from jobs.models import Job, JobStatus
+from jobs.sandbox.specs import TestSpecificationsSerializer
 from jobs.tracking.tokens import job_tracking_token, job_tracking_url
 from marketplace.api.fields import LatLngField
 from marketplace.api.pagination import PageNumberPagination
@@ -136,6 +137,10 @@ class JobOutputSerializer(TripOutputSerializer):
     recipient = RecipientOutputSerializer(source="*")
     courier_id = serializers.IntegerField(allow_null=True)
     release_at = serializers.DateTimeField(allow_null=True)
+    test_specifications = TestSpecificationsSerializer(
+        allow_null=True,
+        help_text="A sandbox shop's instructions for the robo courier; null otherwise.",
+    )
     tracking_token = serializers.SerializerMethodField()
     tracking_url = serializers.SerializerMethodField()
     payment = serializers.SerializerMethodField(

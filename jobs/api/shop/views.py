@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,6 +41,7 @@ from jobs.posting import (
     job_repost,
 )
 from jobs.quotes import quote_create
+from jobs.sandbox.specs import TestSpecificationsSerializer, test_specifications_parse
 from jobs.selectors import job_events, job_get, job_list
 from marketplace.api.fields import (
     StrictBooleanField,
@@ -88,6 +89,18 @@ class RecipientInputSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
 
 
+@extend_schema_field(TestSpecificationsSerializer)
+class TestSpecificationsField(serializers.Field):
+    """Sandbox shops only: how the built-in robo courier handles the job (a strict object:
+    unknown keys, wrong types and out-of-range values are a 400 naming the field)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data  # checked in JobCreateInputSerializer.validate, naming the inner field
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class JobCreateInputSerializer(TripInputSerializer):
     """A quote_id, or the trip itself (priced on the spot), plus the delivery details."""
 
@@ -102,6 +115,7 @@ class JobCreateInputSerializer(TripInputSerializer):
     recipient = RecipientInputSerializer(required=False)
     tip_minor = StrictIntegerField(min_value=0, max_value=MAX_MINOR, required=False, default=0)
     external_ref = optional_text(100)
+    test_specifications = TestSpecificationsField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,6 +123,8 @@ class JobCreateInputSerializer(TripInputSerializer):
             self.fields[name].required = False
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "test_specifications" in attrs:
+            attrs["test_specifications"] = test_specifications_parse(attrs["test_specifications"])
         given = set(self.initial_data) if isinstance(self.initial_data, dict) else set()
         if "quote_id" in attrs:
             clash = sorted(given & set(TRIP_FIELDS))
@@ -223,8 +239,14 @@ class JobListCreateApi(APIView):
             200: JobSecretsOutputSerializer,
             **error_responses(
                 {
+                    400: "`validation_error` (fields name what is wrong, e.g. "
+                    "`test_specifications.robo_courier.step_delay_s`); "
+                    "`test_specifications_sandbox_only`: only sandbox shops may send "
+                    "`test_specifications`.",
                     404: "`not_found`: no such quote, or another shop's.",
-                    409: "`quote_expired`, `quote_used` or `idempotency_conflict`.",
+                    409: "`quote_expired`, `quote_used`, `idempotency_conflict`, or "
+                    "`sandbox_live_key` (a sandbox shop's money never moves with a live "
+                    "Stripe key).",
                     422: "`outside_service_area`: no zone serves the pickup.",
                 }
             ),
@@ -249,6 +271,7 @@ class JobListCreateApi(APIView):
             recipient=Recipient(**recipient),
             tip_minor=values["tip_minor"],
             external_ref=values["external_ref"],
+            test_specifications=values.get("test_specifications"),
         )
 
         def render(job: Job) -> tuple[int, dict[str, Any]]:
