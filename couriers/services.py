@@ -123,14 +123,16 @@ def _courier_set_availability(*, courier: Courier, online: bool) -> Courier:
 COURIER_JOB_EVENT = "courier.job"
 
 
-def courier_job_assign(*, courier_pk: int, job_pk: UUID) -> None:
+def courier_job_assign(*, courier_pk: int, job_pk: UUID, is_busy: bool = False) -> None:
     """The courier now holds ``job_pk``, so they are busy.
 
     For the job lifecycle to call inside the transaction that assigned the job (it holds
     the job's row lock). The courier's open socket learns it after commit, ahead of the
     ``job_update`` frame, and starts sending its positions to the job's trackers.
+    ``is_busy``: the same transaction already made them busy (no second write).
     """
-    Courier.objects.filter(pk=courier_pk).update(status=CourierStatus.BUSY)
+    if not is_busy:
+        Courier.objects.filter(pk=courier_pk).update(status=CourierStatus.BUSY)
     _courier_job_event_on_commit(courier_pk, job_pk=job_pk, holds=True, status="busy")
 
 

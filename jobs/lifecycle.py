@@ -79,6 +79,7 @@ def job_transition(
     actor_role: ActorRole | None = None,
     kind: EventKind = EventKind.STATUS,
     is_locked: bool = False,
+    courier_is_busy: bool = False,
 ) -> tuple[Job, JobEvent]:
     """Move a job to ``to``, record who did it, and queue the side effects on commit.
 
@@ -95,6 +96,9 @@ def job_transition(
     is moved as it is, without a
     re-read or a savepoint of its own (three round trips less), so any error raised here,
     ``InvalidTransition`` included, must end the caller's transaction.
+
+    ``courier_is_busy=True`` (assigning only) says the caller's transaction already moved
+    the courier to busy (the accept's claim): their row is not written a second time.
 
     Raises ``InvalidTransition`` (HTTP 409) when the move is not allowed from the job's
     current status. Returns the saved job and its new event.
@@ -148,7 +152,11 @@ def job_transition(
         locked.last_event_seq += 1
         locked.save(update_fields=sorted(update_fields))
         _sync_courier_hold(
-            from_status, to, courier_id=locked.courier_id or previous_courier_id, job_pk=locked.pk
+            from_status,
+            to,
+            courier_id=locked.courier_id or previous_courier_id,
+            job_pk=locked.pk,
+            is_busy=courier_is_busy,
         )
 
         event = JobEvent.objects.create(
@@ -171,13 +179,18 @@ def job_transition(
 
 
 def _sync_courier_hold(
-    from_status: JobStatus, to: JobStatus, *, courier_id: int | None, job_pk: UUID
+    from_status: JobStatus,
+    to: JobStatus,
+    *,
+    courier_id: int | None,
+    job_pk: UUID,
+    is_busy: bool = False,
 ) -> None:
     """A courier is busy while holding a job, and available again once it is over."""
     if courier_id is None:
         return
     if to in COURIER_ACTIVE_STATUSES and from_status not in COURIER_ACTIVE_STATUSES:
-        courier_job_assign(courier_pk=courier_id, job_pk=job_pk)
+        courier_job_assign(courier_pk=courier_id, job_pk=job_pk, is_busy=is_busy)
     elif from_status in COURIER_ACTIVE_STATUSES and to not in COURIER_ACTIVE_STATUSES:
         courier_job_release(courier_pk=courier_id, job_pk=job_pk)
 

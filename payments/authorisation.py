@@ -19,6 +19,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 P = PaymentStatus
 # The states a post's job may be saved with: held, or (scheduled beyond the window) to be held.
 SAVABLE = frozenset({P.AUTHORISED, P.AWAITING_AUTHORISATION})
+# Set on a draft job by the ``authorise`` hook once it has a payment row.
+HAS_PAYMENT_ROW = "_payments_has_row"
 # A saved job's payment with no hold, to be authorised before the job goes to dispatch: never
 # held yet (or released), or refused last time (a new round, so a new key, each time).
 TO_AUTHORISE = frozenset({P.AWAITING_AUTHORISATION, P.DECLINED})
@@ -84,19 +88,20 @@ def job_authorise(*, job: Job) -> None:
     billing = ShopBilling.objects.filter(shop_id=job.shop_id).first()
     if billing is None or not billing.has_payment_method:
         raise PaymentMethodRequired()
+    # From here on the job has a payment row: the ``created`` hook must touch it.
+    setattr(job, HAS_PAYMENT_ROW, True)
     deferred = _defer_authorisation(job)
-    payment, created = JobPayment.objects.get_or_create(
+    payment = JobPayment(
         job_id=job.pk,
-        defaults={
-            "shop_id": job.shop_id,
-            "status": P.AWAITING_AUTHORISATION if deferred else P.AUTHORISING,
-            "currency": job.currency,
-            "amount_minor": job.total_minor + job.tip_minor,
-            "customer_id": billing.customer_id,
-            "payment_method_id": billing.payment_method_id,
-        },
+        shop_id=job.shop_id,
+        status=P.AWAITING_AUTHORISATION if deferred else P.AUTHORISING,
+        currency=job.currency,
+        amount_minor=job.total_minor + job.tip_minor,
+        customer_id=billing.customer_id,
+        payment_method_id=billing.payment_method_id,
     )
-    if not created:
+    if not _insert_unless_there(payment):
+        payment = JobPayment.objects.get(job_id=job.pk)
         # A racing retry with the same Idempotency-Key: same job id, same authorisation.
         if payment.status in SAVABLE:
             return
@@ -107,14 +112,29 @@ def job_authorise(*, job: Job) -> None:
     _authorise(payment, keep_on_refusal=False)
 
 
+def _insert_unless_there(payment: JobPayment) -> bool:
+    """Insert the row unless one for its job exists (a racing retry's); True if inserted.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING``, where ``get_or_create`` sends a
+    read, then the insert in a transaction of its own."""
+    query = InsertQuery(JobPayment, on_conflict=OnConflict.IGNORE)
+    query.insert_values(JobPayment._meta.concrete_fields, [payment])
+    [(sql, params)] = query.get_compiler(using=connection.alias).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING job_id", params)
+        return cursor.fetchone() is not None
+
+
 def job_payment_attach(*, job: Job) -> None:
     """The ``created`` job hook, inside the transaction that inserts a posted job.
 
     Touches the job's payment row (the row lock and ``updated_at`` tell the sweeper the
     job is being saved) and refuses the save (503) when the hold is no longer there to
-    attach: the sweeper claimed it for cancelling while the post was slow. A job with no
-    payment row at all (payments not used for it) passes.
+    attach: the sweeper claimed it for cancelling while the post was slow. A job the
+    ``authorise`` hook never saw has no payment row: nothing to touch, no statement.
     """
+    if not getattr(job, HAS_PAYMENT_ROW, False):
+        return
     table = JobPayment._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(

@@ -14,7 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, FloatField, OuterRef, QuerySet, Value
+from django.db.models import Exists, F, FloatField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -61,10 +61,12 @@ def queue_dispatch(job_pk: object) -> None:
     transaction.on_commit(lambda: async_task(DISPATCH_TASK, pk, group="dispatch"))
 
 
+def _courier_offers(offer_pk: UUID | str, courier: Courier) -> QuerySet[Offer]:
+    return Offer.objects.filter(pk=offer_pk, courier=courier)
+
+
 def _offer_job_pk(*, offer_pk: UUID | str, courier: Courier) -> UUID:
-    job_pk = (
-        Offer.objects.filter(pk=offer_pk, courier=courier).values_list("job_id", flat=True).first()
-    )
+    job_pk = _courier_offers(offer_pk, courier).values_list("job_id", flat=True).first()
     if job_pk is None:  # unknown, or someone else's: the same answer either way
         raise OfferNotFound()
     return job_pk
@@ -88,12 +90,21 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
     this up. Raises ``OfferNotFound`` (404) for an unknown or someone else's offer and
     ``OfferNoLongerAvailable`` (409) when it expired, was answered, withdrawn or taken.
     """
-    job_pk = _offer_job_pk(offer_pk=offer_pk, courier=courier)
     now = timezone.now()
+    job_pk = None
     try:
         with transaction.atomic():
-            # With its shop: the move's side effects read it (the row lock is the job's).
-            job = Job.objects.select_for_update(of=("self",)).select_related("shop").get(pk=job_pk)
+            # The offer's job, locked, with its shop (the move's side effects read it), in
+            # one statement: the offer is looked up in the same query.
+            job = (
+                Job.objects.select_for_update(of=("self",))
+                .select_related("shop")
+                .filter(pk=Subquery(_courier_offers(offer_pk, courier).values("job_id")[:1]))
+                .first()
+            )
+            if job is None:  # unknown, or someone else's: the same answer either way
+                raise OfferNotFound()
+            job_pk = job.pk
             if job.status != JobStatus.PENDING:
                 raise OfferNoLongerAvailable("The job has been taken or is no longer offered.")
             offer = _offer_claim(offer_pk=offer_pk, courier=courier, now=now)
@@ -113,6 +124,7 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
                     actor=courier.user,
                     courier=courier,
                     is_locked=True,
+                    courier_is_busy=True,  # the claim above made them busy
                 )
             except IntegrityError as exc:  # an active job the status did not show
                 raise OfferNoLongerAvailable("You already hold an active job.") from exc
@@ -121,7 +133,8 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
                 reason=WithdrawReason.TAKEN,
             )
     except OfferNoLongerAvailable:
-        _redrive_if_overdue(offer_pk=offer_pk, job_pk=job_pk, now=now)
+        if job_pk is not None:
+            _redrive_if_overdue(offer_pk=offer_pk, job_pk=job_pk, now=now)
         raise
     offer.job = assigned
     return offer

@@ -30,6 +30,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field, Model
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -134,7 +136,7 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
         )
         if made:
             job.dispatch_mode = mode
-            job.save(update_fields=["dispatch_round", "dispatch_mode", "updated_at"])
+            _offers_write(job, made, now=now)
             _announce(job, made)
             return DispatchResult(Outcome.OFFERED, job.dispatch_round, made, expired)
         if saw_engaged:
@@ -183,7 +185,7 @@ def _offer_next(
             saw_engaged = saw_engaged or engaged
             if chosen:
                 expires_at = now + timedelta(seconds=settings.OFFER_TTL_SECONDS)
-                made = Offer.objects.bulk_create(
+                made = [
                     Offer(
                         job=job,
                         courier=ranked.courier,
@@ -194,7 +196,7 @@ def _offer_next(
                         expires_at=expires_at,
                     )
                     for ranked in chosen
-                )
+                ]
                 return made, saw_engaged
         job.dispatch_round += 1
     return [], saw_engaged
@@ -249,9 +251,54 @@ def _try_lock_couriers(courier_pks: list[int]) -> set[int]:
 
 
 def _announce(job: Job, offers: list[Offer]) -> None:
-    """Send each courier their offer on commit, and schedule a pass after the deadline."""
+    """Send each courier their offer on commit."""
     send_to_couriers_on_commit((offer.courier_id, offer_frame(offer, job)) for offer in offers)
-    _follow_up(job, at=max(o.expires_at for o in offers) + EXPIRY_FOLLOW_UP_DELAY)
+
+
+def _offers_write(job: Job, offers: list[Offer], *, now: datetime) -> None:
+    """Insert the new offers, save the job's round and mode, and schedule the pass after
+    the deadline (``_follow_up``), in one statement: three writes, one round trip.
+
+    Each part is the SQL Django compiles for the same ``bulk_create``, ``save`` and
+    ``create`` (data-modifying CTEs, so the offer constraints hold as before).
+    """
+    connection_alias = transaction.get_connection().alias
+    offer_fields = list(Offer._meta.concrete_fields)
+    [(offers_sql, offers_params)] = _insert_sql(Offer, offer_fields, offers, connection_alias)
+    job.updated_at = now
+    update = Job.objects.filter(pk=job.pk).query.chain(UpdateQuery)
+    update.add_update_values(
+        {
+            "dispatch_round": job.dispatch_round,
+            "dispatch_mode": job.dispatch_mode,
+            "updated_at": now,
+        }
+    )
+    update_sql, update_params = update.get_compiler(connection_alias).as_sql()
+    follow_up = _follow_up_schedule(
+        job, at=max(o.expires_at for o in offers) + EXPIRY_FOLLOW_UP_DELAY
+    )
+    schedule_fields = [f for f in Schedule._meta.concrete_fields if not f.primary_key]
+    [(schedule_sql, schedule_params)] = _insert_sql(
+        Schedule, schedule_fields, [follow_up], connection_alias
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH new_offers AS ({offers_sql}), job_saved AS ({update_sql}) {schedule_sql}",
+            [*offers_params, *update_params, *schedule_params],
+        )
+    for offer in offers:
+        offer._state.adding = False
+        offer._state.db = connection_alias
+
+
+def _insert_sql(
+    model: type[Model], fields: list[Field], objs: list[Model], alias: str
+) -> list[tuple[str, tuple]]:
+    """The INSERT Django would send for ``objs`` (defaults and ``auto_now_add`` applied)."""
+    query = InsertQuery(model)
+    query.insert_values(fields, objs)
+    return query.get_compiler(alias).as_sql()
 
 
 def _follow_up(job: Job, *, at: datetime) -> None:
@@ -260,7 +307,11 @@ def _follow_up(job: Job, *, at: datetime) -> None:
     A database row, so it survives worker restarts; the cluster's scheduler checks for due
     schedules every ~30 s, and deletes the row once it has queued the task.
     """
-    Schedule.objects.create(
+    _follow_up_schedule(job, at=at).save(force_insert=True)
+
+
+def _follow_up_schedule(job: Job, *, at: datetime) -> Schedule:
+    return Schedule(
         name=f"dispatch follow-up {job.pk}",
         func=DISPATCH_TASK,
         args=repr(str(job.pk)),

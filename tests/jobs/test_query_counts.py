@@ -8,13 +8,16 @@ includes that SAVEPOINT / RELEASE pair; in production it is BEGIN / COMMIT.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django_q.models import Schedule
 from rest_framework.test import APIClient
 
+from couriers.models import Courier, CourierStatus
 from jobs.dispatch import Outcome, dispatch_job, offer_accept
 from jobs.lifecycle import job_record_creation
 from jobs.models import Job, JobStatus, Offer, OfferStatus, ServiceZone
@@ -74,7 +77,8 @@ def test_a_post_through_the_api_costs_a_fixed_number_of_queries(
 
     assert response.status_code == 201
     # The token; pricing (zone, distance, two surge counts) in a savepoint; the card
-    # (billing, payment row in a savepoint, authorised); then the job's own transaction:
+    # (billing, the payment row inserted unless there, authorised); then the job's own
+    # transaction:
     # key lock, replay check, job insert (sequence number included), first event, the
     # payment row touched (the sweeper must not take a hold whose job is being saved),
     # payment read for the stored response, stored response; the payment for the output.
@@ -82,11 +86,12 @@ def test_a_post_through_the_api_costs_a_fixed_number_of_queries(
     job_statements = [
         q["sql"].split()[0] for q in queries.captured_queries if "spatial_ref_sys" not in q["sql"]
     ]
-    assert len(job_statements) == 25
+    assert len(job_statements) == 22
+    assert job_statements.count("INSERT") == 3  # payment row, job, first event
     assert job_statements.count("UPDATE") == 3  # authorised, touched, stored response
 
 
-def test_a_first_pass_with_its_after_commit_work_costs_ten_queries(
+def test_a_first_pass_with_its_after_commit_work_costs_eight_queries(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     _couriers_around_the_pickup()
@@ -99,8 +104,9 @@ def test_a_first_pass_with_its_after_commit_work_costs_ten_queries(
         result = dispatch_job(job_pk=job.pk)
 
     assert result.outcome == Outcome.OFFERED
-    # Savepoint, job lock, its offers, selector, courier locks, engaged check, offer
-    # insert, job save, follow-up schedule, release; the offer frame needs no query.
+    # Savepoint, job lock, its offers, selector, courier locks, engaged check, then one
+    # statement for the offer insert, the job's save and the follow-up schedule; release.
+    # The offer frame needs no query.
     assert _statements(queries) == [
         "SAVEPOINT",
         "SELECT",
@@ -108,14 +114,28 @@ def test_a_first_pass_with_its_after_commit_work_costs_ten_queries(
         "WITH",
         "SELECT",
         "SELECT",
-        "INSERT",
-        "UPDATE",
-        "INSERT",
+        "WITH",
         "RELEASE",
     ]
+    write = queries.captured_queries[6]["sql"]
+    assert [write.count(part) for part in ('INSERT INTO "jobs_offer"', 'UPDATE "jobs_job"')] == [
+        1,
+        1,
+    ]
+    assert 'INSERT INTO "django_q_schedule"' in write
+    offer = Offer.objects.get(job=job)
+    assert (offer.status, offer.dispatch_round, offer.created_at is not None) == (
+        OfferStatus.PENDING,
+        0,
+        True,
+    )
+    job.refresh_from_db()
+    assert (job.dispatch_round, job.dispatch_mode) == (0, "sequential")
+    (schedule,) = Schedule.objects.filter(name=f"dispatch follow-up {job.pk}")
+    assert schedule.next_run == offer.expires_at + timedelta(seconds=1)
 
 
-def test_an_accept_with_its_after_commit_work_costs_ten_queries(
+def test_an_accept_with_its_after_commit_work_costs_eight_queries(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     _couriers_around_the_pickup()
@@ -131,14 +151,13 @@ def test_an_accept_with_its_after_commit_work_costs_ten_queries(
 
     assert (accepted.status, accepted.job.status) == (OfferStatus.ACCEPTED, JobStatus.ASSIGNED)
     assert accepted.job.courier_id == offer.courier_id
-    # The offer's job; savepoint; job lock; the claim (UPDATE ... RETURNING the offer);
-    # courier available -> busy; the job's move (no re-read, no savepoint of its own):
-    # job update, courier hold, event insert; the other offers withdrawn; release.
+    # Savepoint; the offer's job locked (the offer looked up in the same statement); the
+    # claim (UPDATE ... RETURNING the offer); courier available -> busy; the job's move
+    # (no re-read, no savepoint of its own, the courier already busy): job update, event
+    # insert; the other offers withdrawn; release.
     assert _statements(queries) == [
-        "SELECT",
         "SAVEPOINT",
         "SELECT",
-        "UPDATE",
         "UPDATE",
         "UPDATE",
         "UPDATE",
@@ -146,4 +165,5 @@ def test_an_accept_with_its_after_commit_work_costs_ten_queries(
         "SELECT",
         "RELEASE",
     ]
+    assert Courier.objects.get(pk=offer.courier_id).status == CourierStatus.BUSY
     assert Job.objects.get(pk=job.pk).last_event_seq == 2
