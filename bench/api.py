@@ -1,6 +1,7 @@
 """HTTP load on the real server: an open-loop mix of API calls at rising rates.
 
 Run: ./dev bench api [--rates 20,40,80,160] [--seconds 5] [--ceilings] [--couriers 2000]
+     [--ingest-rates 0,1000] [--ingest-sockets 100]
 
 Bench database and Redis db 9 only (see bench/common.py). Starts what ``./dev run`` runs,
 on loopback: uvicorn ``marketplace.asgi:application`` (``WEB_CONCURRENCY`` processes,
@@ -14,7 +15,17 @@ latency runs from that due time to the last byte of the answer, so a server that
 behind shows it as latency instead of slowing the generator down. The mix (weights in
 MIX): quotes, posts (a quote, then the job; the post authorises the card on the
 stand-in), the shop's job reads and list, the courier's offer list, the recipient's
-tracking view. Each rate runs ``--seconds`` after a one-second warm-up; for each: offered
+tracking view, and courier steps: one of ``STEP_COURIERS`` couriers waiting beside the
+pickup either accepts an offer (its offer list, then the accept) or takes its job one
+step on (arrive at pickup, pick up, arrive at drop-off, deliver: the delivery captures the
+payment at the stand-in through the worker).
+
+Courier ingest beside it: with ``--ingest-rates 0,1000`` every request rate is run twice,
+without and then with ``--ingest-sockets`` courier sockets sending single ``location``
+pings, paced to 1,000 pings/s in all, all through the phase (the same server process takes
+both; the pings are written by its batched writer).
+
+Each rate runs ``--seconds`` after a one-second warm-up; for each: offered
 and achieved rate, p50 / p99 / max, errors (any status but the expected one, or a
 failure), and CPU used by the server, the workers, PostgreSQL (every backend on the
 machine: other work on it counts too) and the generator, as a share of one core.
@@ -37,7 +48,7 @@ import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench import common
@@ -49,7 +60,19 @@ FIRST_WARMUP_SECONDS = 3.0  # imports, connections, caches of a fresh server
 # uvicorn closes idle keep-alive connections after 5 s; reuse only younger ones.
 KEEP_ALIVE_SECONDS = 3.0
 # kind -> weight; a "post" is two requests (quote, then job) counted as one.
-MIX = {"quote": 30, "post": 10, "job_read": 25, "job_list": 10, "offers": 10, "track": 15}
+MIX = {
+    "quote": 25,
+    "post": 10,
+    "job_read": 20,
+    "job_list": 10,
+    "offers": 10,
+    "track": 15,
+    "courier_step": 10,
+}
+# Couriers moved beside the pickup, each with a token, for the courier steps.
+STEP_COURIERS = 20
+# A courier's steps on its job after the accept, in order (deliver needs the drop point).
+STEPS = ("arrive-pickup", "pickup", "arrive-dropoff", "deliver")
 STANDIN_KEY = "sk_test_standin"
 FAST = "1000000/min"  # the throttles are not what this measures
 
@@ -75,9 +98,11 @@ class Fixture:
     job_pks: list[str]
     track_tokens: list[str]
     quote_body: dict[str, Any]
+    step_tokens: list[str] = field(default_factory=list)
+    ingest_tokens: list[str] = field(default_factory=list)
 
 
-def prepare(couriers: int) -> Fixture:
+def prepare(couriers: int, *, ingest_sockets: int) -> Fixture:
     """Couriers over the city, one shop with a card and its token, a courier's token."""
     from django.contrib.gis.geos import MultiPolygon, Point, Polygon
     from django.db import connection
@@ -114,6 +139,27 @@ def prepare(couriers: int) -> Fixture:
     user, _ = User.objects.get_or_create(username="bench-api-shop", defaults={"shop": shop})
     shop_token = Token.objects.create(user=user).key
     courier_token = Token.objects.create(user_id=courier_user_pk).key
+    with connection.cursor() as cursor:
+        # The step couriers wait within ~300 m of the pickup, so dispatch offers them the
+        # posted jobs first; the ingest couriers' last fix is an hour old, so their pings
+        # (stamped now) are newer and kept.
+        cursor.execute(
+            "UPDATE couriers_courier SET current_point = ST_SetSRID(ST_MakePoint("
+            "13.4132 + (random() - 0.5) * 0.008, 52.5219 + (random() - 0.5) * 0.005), "
+            "4326)::geography WHERE id IN (SELECT id FROM couriers_courier ORDER BY id "
+            "OFFSET 1 LIMIT %s) RETURNING user_id",
+            [STEP_COURIERS],
+        )
+        step_users = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "UPDATE couriers_courier SET position_recorded_at = now() - interval '1 hour' "
+            "WHERE id IN (SELECT id FROM couriers_courier ORDER BY id DESC LIMIT %s) "
+            "RETURNING user_id",
+            [ingest_sockets],
+        )
+        ingest_users = [row[0] for row in cursor.fetchall()]
+    step_tokens = [Token.objects.create(user_id=pk).key for pk in step_users]
+    ingest_tokens = [Token.objects.create(user_id=pk).key for pk in ingest_users]
     body = {
         "pickup": {
             "address": "Alexanderplatz 1, Berlin",
@@ -131,7 +177,7 @@ def prepare(couriers: int) -> Fixture:
         },
         "package": {"size": "small", "weight_g": 1200, "value_minor": 4500},
     }
-    return Fixture(shop_token, courier_token, [], [], body)
+    return Fixture(shop_token, courier_token, [], [], body, step_tokens, ingest_tokens)
 
 
 def seed_jobs(port: int, fixture: Fixture, count: int) -> None:
@@ -216,6 +262,10 @@ class Generator:
         self.open = 0
         self.slot = asyncio.Semaphore(MAX_CONNECTIONS)
         self.rng = random.Random(seed)
+        # Step couriers not in the middle of a call, and the job (and next step) each holds.
+        self.free_couriers = list(fixture.step_tokens)
+        self.courier_jobs: dict[str, tuple[str, int]] = {}
+        self.step_counts: Counter[str] = Counter()
 
     async def _call(self, method: str, path: str, token: str | None, body: Any = None) -> int:
         await self.slot.acquire()
@@ -269,8 +319,54 @@ class Generator:
             return await self._call("GET", "/api/v1/jobs/", f.shop_token) == 200
         if kind == "offers":
             return await self._call("GET", "/api/v1/courier/offers/", f.courier_token) == 200
+        if kind == "courier_step":
+            return await self.courier_step()
         token = self.rng.choice(f.track_tokens)
         return await self._call("GET", f"/api/v1/track/{token}/", None) == 200
+
+    async def courier_step(self) -> bool:
+        """One step of a free step courier: accept an offer, or move its job on."""
+        if not self.free_couriers:  # every step courier is mid-call: read offers instead
+            status = await self._call("GET", "/api/v1/courier/offers/", self.fixture.courier_token)
+            return status == 200
+        token = self.free_couriers.pop(self.rng.randrange(len(self.free_couriers)))
+        try:
+            if token in self.courier_jobs:
+                job_id, step = self.courier_jobs[token]
+                body: dict[str, Any] = {}
+                if STEPS[step] == "deliver":
+                    dropoff = self.fixture.quote_body["dropoff"]
+                    body = {"position": {"lat": dropoff["lat"], "lng": dropoff["lng"]}}
+                path = f"/api/v1/courier/jobs/{job_id}/{STEPS[step]}/"
+                status = await self._call("POST", path, token, body)
+                if status != 200:
+                    return False
+                self.step_counts[STEPS[step]] += 1
+                if step + 1 < len(STEPS):
+                    self.courier_jobs[token] = (job_id, step + 1)
+                else:
+                    del self.courier_jobs[token]
+                return True
+            if await self._call("GET", "/api/v1/courier/offers/", token) != 200:
+                return False
+            offers = json.loads(self.last_body)
+            items = offers.get("results", offers) if isinstance(offers, dict) else offers
+            if not items:
+                self.step_counts["no_offer"] += 1
+                return True
+            offer = items[0]
+            path = f"/api/v1/courier/offers/{offer['offer_id']}/accept/"
+            status = await self._call("POST", path, token, {})
+            if status == 409:  # taken or expired meanwhile: an answer, not an error
+                self.step_counts["accept_lost"] += 1
+                return True
+            if status != 200:
+                return False
+            self.step_counts["accept"] += 1
+            self.courier_jobs[token] = (offer["job_id"], 0)
+            return True
+        finally:
+            self.free_couriers.append(token)
 
     async def phase(self, rate: float, seconds: float) -> dict[str, Any]:
         kinds = list(MIX)
@@ -366,21 +462,45 @@ def _tree(pid: int) -> list[int]:
 
 
 async def run_rates(
-    name: str, port: int, fixture: Fixture, rates: list[float], seconds: float, pids: dict
+    name: str,
+    port: int,
+    fixture: Fixture,
+    rates: list[float],
+    seconds: float,
+    pids: dict,
+    *,
+    ingest_rate: float = 0,
 ) -> list[dict[str, Any]]:
-    from bench.ingest import cpu_seconds, postgres_pids
+    from bench.ingest import LoadGenerator, Phase, cpu_seconds, postgres_pids
 
     generator = Generator(port, fixture, bare=name != "real")
+    ingest = None
+    if ingest_rate:
+        ingest = LoadGenerator(port, fixture.ingest_tokens)
+        await ingest.connect()
+        name = f"{name}+{ingest_rate:g} pings/s"
+    pings = Phase("ingest", 1, ingest_rate)
+
+    async def both(rate: float, duration: float) -> dict[str, Any]:
+        if ingest is None:
+            return await generator.phase(rate, duration)
+        result, _ = await asyncio.gather(
+            generator.phase(rate, duration), ingest.run(pings, duration)
+        )
+        return result
+
     results = []
     for index, rate in enumerate(rates):
-        await generator.phase(rate, FIRST_WARMUP_SECONDS if index == 0 else WARMUP_SECONDS)
+        await both(rate, FIRST_WARMUP_SECONDS if index == 0 else WARMUP_SECONDS)
         groups = {label: _tree(pid) for label, pid in pids.items() if pid}
         groups["postgres"] = postgres_pids()
         groups["generator"] = [os.getpid()]
         before = {pid: cpu_seconds([pid]) for p in groups.values() for pid in p}
+        sent_before = ingest.sent_pings if ingest else 0
         started = time.perf_counter()
-        result = await generator.phase(rate, seconds)
+        result = await both(rate, seconds)
         wall = time.perf_counter() - started
+        result["pings_per_s"] = ((ingest.sent_pings if ingest else 0) - sent_before) / wall
         # Per process, and only those alive at both ends (backends come and go).
         result["cpu"] = {
             label: sum(max(0.0, cpu_seconds([pid]) - before[pid]) for pid in p) / wall
@@ -391,14 +511,23 @@ async def run_rates(
         print(
             f"{name:>11} @ {rate:>6.0f}/s: achieved {result['achieved']:7.1f}/s, "
             f"p50 {result['p50']:7.1f} ms, p99 {result['p99']:8.1f} ms, "
-            f"max {result['max']:8.1f} ms, errors {result['errors']}  CPU {cpu}",
+            f"max {result['max']:8.1f} ms, errors {result['errors']}  CPU {cpu}"
+            + (f", pings sent {result['pings_per_s']:,.0f}/s" if ingest else ""),
             flush=True,
         )
+        if generator.step_counts:
+            print(f"{'':>13}courier steps: {dict(generator.step_counts)}", flush=True)
+            generator.step_counts.clear()
+        if ingest is not None and ingest.errors:
+            print(f"{'':>13}ingest errors: {ingest.errors[:3]}", flush=True)
         if result["error_kinds"]:
             print(f"{'':>13}errors by kind: {result['error_kinds']}", flush=True)
         if result["p99"] > 20 * P99_GOAL_MS:
             print(f"{'':>13}far past the goal: higher rates skipped", flush=True)
             break
+    if ingest is not None:
+        await ingest.drain()
+        await ingest.close()
     return results
 
 
@@ -421,7 +550,14 @@ def main() -> None:
     parser.add_argument(
         "--ceilings", action="store_true", help="also the bare Django and ASGI apps"
     )
+    parser.add_argument(
+        "--ingest-rates",
+        default="0,1000",
+        help="courier pings/s sent beside the requests, one pass over --rates each (0: none)",
+    )
+    parser.add_argument("--ingest-sockets", type=int, default=100)
     options = parser.parse_args()
+    ingest_rates = [float(r) for r in options.ingest_rates.split(",")]
     rates = [float(r) for r in options.rates.split(",")]
     workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 
@@ -434,7 +570,7 @@ def main() -> None:
     print(common.machine(), flush=True)
     print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
     print(f"WEB_CONCURRENCY={workers}, rates {rates}, {options.seconds:g} s each", flush=True)
-    fixture = prepare(options.couriers)
+    fixture = prepare(options.couriers, ingest_sockets=options.ingest_sockets)
     from django.db import connections
 
     connections.close_all()
@@ -445,8 +581,21 @@ def main() -> None:
         ) as (port, server_process, cluster):
             seed_jobs(port, fixture, options.seed_jobs)
             pids = {"server": server_process.pid, "workers": cluster.pid}
-            results = asyncio.run(run_rates("real", port, fixture, rates, options.seconds, pids))
-            summary["real"] = best_rate(results)
+            for ingest_rate in ingest_rates:
+                label = f"real+{ingest_rate:g} pings/s" if ingest_rate else "real"
+                print(f"uptime: {os.popen('uptime').read().strip()}", flush=True)
+                results = asyncio.run(
+                    run_rates(
+                        "real",
+                        port,
+                        fixture,
+                        rates,
+                        options.seconds,
+                        pids,
+                        ingest_rate=ingest_rate,
+                    )
+                )
+                summary[label] = best_rate(results)
         if options.ceilings:
             for name, app in (
                 ("bare django", "bench.bare_django:application"),
@@ -471,7 +620,8 @@ def main() -> None:
     print(f"highest rate with p99 <= {P99_GOAL_MS:g} ms (0 errors):", flush=True)
     real = summary.get("real", 0.0)
     for name, rate in summary.items():
-        ratio = f" (real = {real / rate:.0%} of it)" if name != "real" and rate else ""
+        is_ceiling = name.startswith("bare")
+        ratio = f" (real = {real / rate:.0%} of it)" if is_ceiling and rate else ""
         print(f"  {name}: {rate:g} req/s{ratio}", flush=True)
     if any(r == max(rates) for r in summary.values()):
         print("  (a rate equal to the highest tried: raise --rates to find the limit)")
