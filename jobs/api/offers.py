@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from jobs.dispatch import offer_accept, offer_data, offer_decline, offers_pending_for_courier
 from jobs.models import JobStatus, OfferStatus
+from marketplace.api.fields import StrictCharField
 from marketplace.api.permissions import IsCourier
 from marketplace.api.schema import error_responses
 
@@ -95,7 +96,7 @@ class CourierOfferDeclineApi(APIView):
     permission_classes = [IsCourier]
 
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        reason = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
     @extend_schema(
         request=InputSerializer,
