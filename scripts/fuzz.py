@@ -40,6 +40,8 @@ MAX_BODY_BYTES = 1_048_576
 # One JSON report per identity, kept for reading after the run.
 REPORTS = ROOT / ".fuzz-report"
 CONFIG = ROOT / "scripts" / "schemathesis.toml"
+# What JSON Schema cannot state (integer literals past 64 bits are refused anywhere).
+HOOKS = ROOT / "scripts" / "schemathesis_hooks.py"
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ def _run(identity: str, token: str, base_url: str, extra: list[str], report: Pat
     ]
     print(f"\n==> schemathesis as {identity}", flush=True)
     started = time.monotonic()
-    subprocess.run(command, cwd=ROOT, check=False)
+    subprocess.run(
+        command, cwd=ROOT, check=False, env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
+    )
     seconds = time.monotonic() - started
     return _totals(identity, report, seconds)
 

@@ -26,9 +26,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
+# Importing it registers the hooks ./dev fuzz runs with (what JSON Schema cannot state).
+from scripts.schemathesis_hooks import integers_fit_in_64_bits
 from tests.factories import CourierFactory, ServiceZoneFactory, ShopUserFactory
 
-CONFIG = Path(__file__).resolve().parents[2] / "scripts" / "schemathesis.toml"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+CONFIG = SCRIPTS / "schemathesis.toml"
 # Cases per operation, caller and mode (valid data, then invalid data).
 EXAMPLES = 2
 IDENTITIES = ["anonymous", "shop", "courier"]
@@ -120,3 +123,18 @@ def test_the_operation_answers_as_its_schema_says(
     if set(statuses) <= {401, 403} or not _can_be_invalid(OPENAPI["paths"][path][method.lower()]):
         return
     run(GenerationMode.NEGATIVE)
+
+
+def test_the_fuzzers_hook_drops_only_bodies_the_parser_refuses_anywhere() -> None:
+    from marketplace import jsonsafe
+
+    fits = [{"n": 2**63 - 1, "m": -(2**63)}, [True, 1.5e21, "9" * 30], {"a": [{"b": [0]}]}]
+    too_wide = [{"n": 2**63}, {"extra": [1, {"deep": -(2**63) - 1}]}, [2**70]]
+
+    for body in fits:
+        assert integers_fit_in_64_bits(body)
+        assert jsonsafe.loads(json.dumps(body)) == body
+    for body in too_wide:
+        assert not integers_fit_in_64_bits(body)
+        with pytest.raises(jsonsafe.JSONRejected):
+            jsonsafe.loads(json.dumps(body))
