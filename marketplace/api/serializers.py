@@ -45,8 +45,20 @@ class NewPasswordField(StrictCharField):
 
 
 class NewCredentialsSerializer(CredentialsSerializer):
-    """Credentials for a new account: the schema states the password policy."""
+    """Credentials for a new account: the schema states the username and password policy.
 
+    The schema's pattern is an ECMA-262 regular expression, whose ``\\w`` is ASCII only, while
+    Python's also takes "Ë"; so a new username spells its characters out, and is not
+    trimmed first (" bob" does not match the pattern either).
+    """
+
+    username = StrictCharField(
+        max_length=150,
+        trim_whitespace=False,
+        validators=[
+            RegexValidator(r"^[A-Za-z0-9_.@+-]+\Z", "Use letters, digits and @ . + - _ only."),
+        ],
+    )
     password = NewPasswordField(
         min_length=8, max_length=128, write_only=True, trim_whitespace=False
     )

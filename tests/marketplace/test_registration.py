@@ -353,3 +353,20 @@ def test_sign_in_is_throttled(api_client: APIClient, monkeypatch: pytest.MonkeyP
     assert throttled.json()["code"] == "throttled"
     assert throttled.json()["message"].startswith("Request was throttled.")
     assert 0 < int(throttled["Retry-After"]) <= 60
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "username", ["Ë", "bäcker", "\uff42akery", " bakery", "bakery ", "two words"]
+)
+@pytest.mark.parametrize(("url", "body"), [(SHOP_URL, shop_body), (COURIER_URL, courier_body)])
+def test_a_new_username_is_what_the_schemas_pattern_says(
+    api_client: APIClient, url: str, body, username: str
+) -> None:
+    response = api_client.post(url, body(username=username), format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["fields"]) == ["username"]
+    assert User.objects.count() == 0
+    assert (Shop.objects.count(), Courier.objects.count()) == (0, 0)
