@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
-from couriers.models import DEFAULT_CAPACITY, Courier, Vehicle
+from couriers.models import DEFAULT_CAPACITY, Capacity, Courier, Vehicle
 from couriers.services import IngestResult, courier_set_availability, location_ingest
 from jobs.models import Job
 from marketplace.eta import haversine_m
@@ -37,10 +37,11 @@ def is_builtin_robo(courier: Courier) -> bool:
 def robo_courier_create(*, job: Job) -> Courier:
     """A new built-in robo courier for ``job``: online, first fix beside the pickup.
 
-    Its vehicle is the one the job was priced for, so it takes the package. It has no
-    password (nobody signs in as it). Call inside the transaction that offers it the job.
+    It drives a car (a van for an xl parcel): it takes the package, and a car's speed
+    limit leaves its straight-line fixes plausible on the most trips. It has no password
+    (nobody signs in as it). Call inside the transaction that offers it the job.
     """
-    vehicle = Vehicle(job.priced_vehicle or Vehicle.CAR)
+    vehicle = Vehicle.VAN if job.package_size == Capacity.XL else Vehicle.CAR
     user = User(
         username=f"{ROBO_USERNAME_PREFIX}{uuid.uuid4().hex[:20]}",
         first_name="Robo",

@@ -41,6 +41,7 @@ from jobs.photos import ProofImage
 from jobs.sandbox.queue import robo_walk_queue
 from jobs.sandbox.robots import (
     ROBO_USERNAME_PREFIX,
+    is_builtin_robo,
     robo_courier_create,
     robo_move,
     robo_rest,
@@ -129,13 +130,9 @@ def robo_step(*, job_pk: UUID | str) -> Job:
     else:  # failed: job_fail moves on to returning in the same transaction
         raise _no_next_step(job)
     job = Job.objects.select_related("shop").get(pk=job.pk)
-    if job.status in (S.DELIVERED, S.RETURNED) and _is_builtin(courier):
+    if job.status in (S.DELIVERED, S.RETURNED) and is_builtin_robo(courier):
         robo_rest(courier=courier)
     return job
-
-
-def _is_builtin(courier: Courier) -> bool:
-    return courier.user.username.startswith(ROBO_USERNAME_PREFIX)
 
 
 def _take(job: Job) -> Job:

@@ -5,14 +5,19 @@ job a real courier walks through the API."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
+import redis
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import close_old_connections
 
 from couriers.models import Courier, CourierStatus, LocationPing
 from jobs.models import Job, JobEvent, JobStatus, Offer, OfferStatus, WebhookDelivery
 from marketplace.models import User
+from marketplace.realtime.groups import shop_group
 from payments.models import JobPayment, MoneyCommand
 from tests.conftest import client_for
 from tests.factories import ShopUserFactory
@@ -25,6 +30,40 @@ from tests.workers import running_cluster, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HOOK = "https://shop.example.invalid/hooks"  # never sent: no webhook cluster runs here
+
+
+class GroupTap:
+    """Every frame the platform publishes to some socket groups, read straight off the
+    channel layer's Redis channels (what the shop's open socket would be sent)."""
+
+    def __init__(self, groups: list[str]) -> None:
+        self.layer = get_channel_layer()
+        prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+        self.names = {f"{prefix}__group__{group}": group for group in groups}
+        self.frames: dict[str, list[dict[str, Any]]] = {group: [] for group in groups}
+        self.client = redis.Redis.from_url(settings.REDIS_URL)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(*self.names)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            message = self.pubsub.get_message(timeout=0.2)
+            if message is None:
+                continue
+            group = self.names[message["channel"].decode()]
+            self.frames[group].append(self.layer.deserialize(message["data"])["payload"])
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.pubsub.close()
+        self.client.close()
+
+    def types(self, group: str) -> list[str]:
+        return [f["type"] for f in self.frames[group] if f["type"] != "courier_location"]
 
 
 def fresh(predicate: Any) -> Any:
@@ -117,6 +156,8 @@ def test_the_robo_courier_walks_a_sandbox_job_like_a_real_courier(zone, fail_at)
     real_courier = courier_at(100)
     spec = {"robo_courier": {"mode": "auto", "step_delay_s": 0, "fail_at": fail_at}}
 
+    groups = [shop_group(sandbox_shop.shop_id), shop_group(real_shop.shop_id)]
+    tap = GroupTap(groups)
     with running_cluster():
         posted = client_for(sandbox_shop).post(
             "/api/v1/jobs/", trip_body(pin_required=True, test_specifications=spec), format="json"
@@ -127,6 +168,7 @@ def test_the_robo_courier_walks_a_sandbox_job_like_a_real_courier(zone, fail_at)
 
         assert wait_for(fresh(lambda: settled(robo_job, end)), 60), history(robo_job)
         assert wait_for(fresh(lambda: settled(real_job, end)), 60), history(real_job)
+    tap.stop()
 
     robo_history = history(robo_job)
     assert robo_history == history(real_job)
@@ -134,6 +176,12 @@ def test_the_robo_courier_walks_a_sandbox_job_like_a_real_courier(zone, fail_at)
     assert {actor for *_, actor in robo_history[1:]} == {"courier"}
     assert webhook_types(robo_job) == webhook_types(real_job)
     assert webhook_types(robo_job) == [f"job.{status}" for status in PATHS[fail_at]]
+    # The shop's socket got the same frames (job_update and the job.* events) for both.
+    robo_frames, real_frames = tap.types(groups[0]), tap.types(groups[1])
+    assert robo_frames == real_frames
+    assert [t for t in robo_frames if t.startswith("job.")] == [
+        f"job.{status}" for status in PATHS[fail_at]
+    ]
     robo_money, real_money = money(robo_job), money(real_job)
     assert (robo_money[0], robo_money[2]) == (real_money[0], real_money[2])
     assert robo_money[0] == "captured"
