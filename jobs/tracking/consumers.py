@@ -19,6 +19,7 @@ nothing is lost between the two and nothing is sent twice.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,9 @@ from marketplace.models import Role
 from marketplace.realtime.broadcast import FORWARD
 from marketplace.realtime.consumers import AuthenticatedJsonConsumer
 from marketplace.realtime.groups import shop_group, track_group
+
+# How many sent event ids a shop socket remembers: more than one resume can replay.
+SENT_IDS_KEPT = 4 * RESUME_MAX_EVENTS
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
@@ -207,7 +211,9 @@ class ShopConsumer(AuthenticatedJsonConsumer):
 
     async def on_authenticated(self) -> None:
         self.shop_pk = self.user.shop_id
-        self.replayed: set[int] = set()
+        # Ids of the events this socket has sent (the newest SENT_IDS_KEPT), so that
+        # neither a replay nor a live frame ever sends one event twice.
+        self.sent_ids: OrderedDict[int, None] = OrderedDict()
         self.group = shop_group(self.shop_pk)
         # Join first, so no event can fall between the snapshot and the live frames.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -234,25 +240,33 @@ class ShopConsumer(AuthenticatedJsonConsumer):
             return
         # Group messages wait while this handler runs (a consumer handles one message at
         # a time), so the live frames for events committed meanwhile come after the
-        # replay; those the replay already carried are skipped then.
+        # replay; those the replay already carried are skipped then. Events this socket
+        # already sent live before the resume arrived are not sent again.
         replayed = await database_sync_to_async(shop_replay)(self.shop_pk, after)
-        self.replayed = {envelope["id"] for envelope in replayed}
-        for envelope in replayed:
+        unsent = [envelope for envelope in replayed if envelope["id"] not in self.sent_ids]
+        for envelope in unsent:
+            self._note_sent(envelope["id"])
             await self.send_json(envelope)
         await self.send_json(
             {
                 "type": "resumed",
                 "after": after,
-                "count": len(replayed),
+                "count": len(unsent),
                 "more": len(replayed) >= RESUME_MAX_EVENTS,
             }
         )
 
+    def _note_sent(self, event_id: int) -> None:
+        self.sent_ids[event_id] = None
+        if len(self.sent_ids) > SENT_IDS_KEPT:
+            self.sent_ids.popitem(last=False)
+
     async def realtime_forward(self, event: dict[str, Any]) -> None:
         payload = event["payload"]
         if _is_event(payload):
-            if payload["id"] in self.replayed:
+            if payload["id"] in self.sent_ids:
                 return
+            self._note_sent(payload["id"])
             data = payload.get("data") or {}
             if data.get("status"):
                 self.statuses[data["job_id"]] = data["status"]

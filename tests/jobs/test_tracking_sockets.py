@@ -374,6 +374,22 @@ async def test_an_event_committed_during_the_replay_is_sent_once() -> None:
     await shop.disconnect()
 
 
+async def test_a_resume_does_not_repeat_events_this_socket_already_sent_live() -> None:
+    shop_user = await database_sync_to_async(ShopUserFactory)()
+    job = await database_sync_to_async(JobFactory)(shop=shop_user.shop, status=S.PENDING)
+    shop, _ = await open_shop(shop_user)
+    await move(job, S.CANCELLED)
+    live = await shop.receive_json_from(timeout=5)
+    assert live["type"] == "job.cancelled"
+
+    await shop.send_json_to({"type": "resume", "after": 0})
+    done = await shop.receive_json_from(timeout=5)
+
+    assert done == {"type": "resumed", "after": 0, "count": 0, "more": False}
+    await nothing_more(shop)
+    await shop.disconnect()
+
+
 @pytest.mark.parametrize("after", [-1, "5", None, True, 1.5])
 async def test_resume_needs_a_whole_event_id(after: Any) -> None:
     shop_user = await database_sync_to_async(ShopUserFactory)()
