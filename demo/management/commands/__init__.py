@@ -1,1 +1,0 @@
-"""``seed_demo_city`` and ``simulate``."""
