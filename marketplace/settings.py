@@ -110,7 +110,6 @@ INSTALLED_APPS = [
     "couriers",
     "jobs",
     "payments",
-    "demo",
 ]
 
 MIDDLEWARE = [

@@ -16,11 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # app -> the apps it must never import
 FORBIDDEN = {
-    "marketplace": {"couriers", "jobs", "payments", "demo"},
-    "couriers": {"jobs", "payments", "demo"},
-    "jobs": {"payments", "demo"},
-    "payments": {"demo"},
-    "demo": set(),
+    "marketplace": {"couriers", "jobs", "payments"},
+    "couriers": {"jobs", "payments"},
+    "jobs": {"payments"},
 }
 ROUTING_MODULES = {"marketplace/urls.py", "marketplace/asgi.py"}
 

@@ -20,12 +20,12 @@ from rest_framework.authtoken.models import Token
 
 from couriers.models import Courier, Vehicle
 from couriers.services import courier_register
-from demo.plan import ADMIN_USERNAME, CityPlan, CourierPlan, ShopPlan, demo_password
 from jobs.management.commands.seed_demo_zone import DEMO_ZONE_NAME, demo_zone_area
 from jobs.models import ServiceZone
 from marketplace.models import Shop, User
 from marketplace.services import shop_register, token_obtain, user_create
 from payments.billing import shop_payment_method_set
+from payments.demo.plan import ADMIN_USERNAME, CityPlan, CourierPlan, ShopPlan, demo_password
 from payments.gateway import GatewayError, get_gateway
 from payments.models import CourierPayoutAccount, ShopBilling
 from payments.payouts import courier_onboarding_link, payout_account_sync

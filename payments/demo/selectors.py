@@ -15,9 +15,9 @@ from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef
 
 from couriers.models import Courier
-from demo.plan import demo_password
 from jobs.models import COURIER_ACTIVE_STATUSES, Job, JobStatus, Offer
 from marketplace.models import Shop, User
+from payments.demo.plan import demo_password
 from payments.models import JobPayment, PaymentStatus, Transfer, TransferKind, TransferState
 from payments.reconcile import reconcile
 

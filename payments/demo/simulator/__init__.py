@@ -4,7 +4,7 @@ It talks to the server only through the public REST API and WebSockets; the inte
 checks at the end (``demo.selectors``) are the only database reads.
 """
 
-from demo.simulator.run import simulate
-from demo.simulator.world import SimConfig, World
+from payments.demo.simulator.run import simulate
+from payments.demo.simulator.world import SimConfig, World
 
 __all__ = ["SimConfig", "World", "simulate"]

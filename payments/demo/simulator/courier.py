@@ -22,11 +22,11 @@ from django.conf import settings
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from demo.plan import offset
-from demo.simulator.client import Api, open_socket, send_json
-from demo.simulator.photo import proof_photo
-from demo.simulator.routes import LatLng, Route, plan_route
-from demo.simulator.world import World
+from payments.demo.plan import offset
+from payments.demo.simulator.client import Api, open_socket, send_json
+from payments.demo.simulator.photo import proof_photo
+from payments.demo.simulator.routes import LatLng, Route, plan_route
+from payments.demo.simulator.world import World
 
 FIX_INTERVAL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0

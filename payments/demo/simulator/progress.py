@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from demo.simulator.world import COURIER_STATES, JOB_STATUSES, World
+from payments.demo.simulator.world import COURIER_STATES, JOB_STATUSES, World
 
 
 def _seconds(value: float | None) -> str:

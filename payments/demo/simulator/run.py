@@ -16,11 +16,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
-from demo.simulator.client import Api, sign_in
-from demo.simulator.courier import CourierBot
-from demo.simulator.progress import progress_lines
-from demo.simulator.shop import ShopBot
-from demo.simulator.world import SimConfig, World
+from payments.demo.simulator.client import Api, sign_in
+from payments.demo.simulator.courier import CourierBot
+from payments.demo.simulator.progress import progress_lines
+from payments.demo.simulator.shop import ShopBot
+from payments.demo.simulator.world import SimConfig, World
 
 READY_TIMEOUT_SECONDS = 120.0
 SIGN_IN_CONCURRENCY = 8

@@ -21,9 +21,9 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from demo.plan import FIRST_NAMES, LAST_NAMES, offset, street_address
-from demo.simulator.client import Api, open_socket
-from demo.simulator.world import FINAL_STATUSES, JobRecord, World
+from payments.demo.plan import FIRST_NAMES, LAST_NAMES, offset, street_address
+from payments.demo.simulator.client import Api, open_socket
+from payments.demo.simulator.world import FINAL_STATUSES, JobRecord, World
 
 MIN_TRIP_M = 300.0
 REPOST_AFTER_SECONDS = 60.0  # simulated

@@ -6,9 +6,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from demo.city import DemoCityError, demo_admin_seed, demo_city_seed, demo_zone_get, zone_centre
-from demo.plan import city_plan
 from marketplace.api.errors import ApplicationError
+from payments.demo.city import (
+    DemoCityError,
+    demo_admin_seed,
+    demo_city_seed,
+    demo_zone_get,
+    zone_centre,
+)
+from payments.demo.plan import city_plan
 
 
 class Command(BaseCommand):

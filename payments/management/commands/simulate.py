@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
-from demo.selectors import demo_city_logins, run_integrity, unsettled_job_count
-from demo.simulator import SimConfig, World, simulate
+from payments.demo.selectors import demo_city_logins, run_integrity, unsettled_job_count
+from payments.demo.simulator import SimConfig, World, simulate
 from payments.gateway import GatewayError, GatewayUnavailable
 
 SETTLE_POLL_SECONDS = 0.5

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from demo.simulator.routes import decode_polyline, plan_route
+from payments.demo.simulator.routes import decode_polyline, plan_route
 from tests.marketplace.test_eta import FakeEngine
 
 ALEXANDERPLATZ = (52.5219, 13.4132)
