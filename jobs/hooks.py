@@ -18,6 +18,9 @@ An app subscribes in its ``AppConfig.ready()``; jobs calls the hooks at fixed po
   what it writes commits or rolls back with the move; queue network work on commit.
 - ``job_output``: ``fn(job_pks=[...]) -> {pk: {field: value}}``, extra read-only fields of
   the shop's job output (e.g. ``payment``), fetched once per page.
+- ``problem_reported``: ``fn(problem=<RecipientProblem>)``, inside the transaction that
+  stored the recipient's report (the job row locked), so what it writes (a dispute)
+  commits with the report.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-HOOK_NAMES = frozenset({"authorise", "created", "abandon", "release", "transitioned", "job_output"})
+HOOK_NAMES = frozenset(
+    {"authorise", "created", "abandon", "release", "transitioned", "job_output", "problem_reported"}
+)
 _hooks: dict[str, list[Callable[..., Any]]] = defaultdict(list)
 
 

@@ -47,6 +47,17 @@ PERIODIC_TASKS += [
     ),
 ]
 
+# Disputes: past the courier's reply time to review; past the review SLA flagged.
+PERIODIC_TASKS += [
+    PeriodicTask(
+        name="payments.disputes_sweep",
+        func="payments.disputes.tasks.disputes_sweep_task",
+        minutes=5,
+        description="Disputes past DISPUTE_COURIER_REPLY_HOURS go to review; past "
+        "DISPUTE_REVIEW_SLA_HOURS they are flagged.",
+    ),
+]
+
 # Shop webhooks: retries with backoff, and giving up after the retry window.
 PERIODIC_TASKS += [
     PeriodicTask(

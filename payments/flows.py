@@ -11,6 +11,8 @@ Ledger entries (debit +, credit -, each sums to zero):
   capture C        stripe_clearing +C, platform_revenue -(C - share), courier_payable:c -share
   Stripe fee F     stripe_fees +F, stripe_clearing -F
   transfer T       courier_payable:c +T, stripe_clearing -T
+  refund R         refunds +R, stripe_clearing -R               (a dispute's refund)
+  reversal V       stripe_clearing +V, courier_payable:c -V     (a courier adjustment)
 """
 
 from __future__ import annotations
@@ -21,15 +23,23 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent, JobStatus
 from marketplace.api.errors import ConflictError
 from payments.authorisation import TO_AUTHORISE, cancel_key
-from payments.gateway import IntentResult, TransferResult
+from payments.gateway import (
+    DisputeResult,
+    IntentResult,
+    RefundResult,
+    ReversalResult,
+    TransferResult,
+)
 from payments.ledger import Line, courier_payable, ledger_post
 from payments.models import (
     CommandKind,
+    CommandState,
     CourierPayoutAccount,
     EntryKind,
     JobPayment,
@@ -175,6 +185,12 @@ def command_apply(*, command: MoneyCommand, result: Any) -> None:
         )
     elif command.kind == CommandKind.TRANSFER:
         _transfer_recorded(command, result)
+    elif command.kind == CommandKind.REFUND:
+        refund_recorded(command=command, result=result)
+    elif command.kind == CommandKind.TRANSFER_REVERSAL:
+        reversal_recorded(command=command, result=result)
+    elif command.kind == CommandKind.DISPUTE_EVIDENCE:
+        _evidence_recorded(command, result)
 
 
 def command_failed(*, command: MoneyCommand, error: str) -> None:
@@ -252,19 +268,28 @@ def transfer_owe(
     source_charge_id: str,
 ) -> Transfer:
     """Record what the courier is owed for a job; transfer it now if they can be paid."""
-    transfer, _ = Transfer.objects.get_or_create(
-        job_id=job_id,
-        kind=kind,
-        defaults={
-            "courier_id": courier_id,
-            "amount_minor": amount_minor,
-            "currency": currency,
-            "source_charge_id": source_charge_id,
-            "state": TransferState.HELD,
-        },
-    )
+    from payments.disputes.selectors import job_has_open_chargeback
+
+    fields = {
+        "courier_id": courier_id,
+        "amount_minor": amount_minor,
+        "currency": currency,
+        "source_charge_id": source_charge_id,
+        "state": TransferState.HELD,
+        # Earnings owed while the job's charge is under chargeback wait for its outcome.
+        "is_frozen": job_has_open_chargeback(job_id=job_id),
+    }
+    if kind == TransferKind.COMPENSATION:  # one per dispute: the caller's row lock orders it
+        transfer = Transfer.objects.create(job_id=job_id, kind=kind, **fields)
+    else:
+        transfer, _ = Transfer.objects.get_or_create(job_id=job_id, kind=kind, defaults=fields)
     account = CourierPayoutAccount.objects.filter(courier_id=courier_id).first()
-    if transfer.state == TransferState.HELD and account is not None and account.payouts_enabled:
+    if (
+        transfer.state == TransferState.HELD
+        and not transfer.is_frozen
+        and account is not None
+        and account.payouts_enabled
+    ):
         _transfer_start(transfer)
     return transfer
 
@@ -274,9 +299,14 @@ def _transfer_start(transfer: Transfer) -> None:
         state=TransferState.PENDING, updated_at=timezone.now()
     )
     transfer.state = TransferState.PENDING
+    key = (
+        f"transfer:{transfer.pk}"
+        if transfer.kind == TransferKind.COMPENSATION
+        else f"job:{transfer.job_id}:transfer:{transfer.kind}"
+    )
     command_enqueue(
         kind=CommandKind.TRANSFER,
-        idempotency_key=f"job:{transfer.job_id}:transfer:{transfer.kind}",
+        idempotency_key=key,
         job_id=transfer.job_id,
         amount_minor=transfer.amount_minor,
         currency=transfer.currency,
@@ -289,12 +319,111 @@ def payouts_release(*, courier_id: int) -> int:
     with transaction.atomic():
         held = list(
             Transfer.objects.select_for_update()
-            .filter(courier_id=courier_id, state=TransferState.HELD)
+            .filter(courier_id=courier_id, state=TransferState.HELD, is_frozen=False)
             .order_by("created_at")
         )
         for transfer in held:
             _transfer_start(transfer)
     return len(held)
+
+
+def transfers_unfreeze(*, job_id: Any) -> int:
+    """The job's chargebacks are closed: its frozen earnings are owed as usual again (sent
+    now when the courier can be paid). How many were unfrozen. Inside the caller's
+    transaction."""
+    frozen = list(
+        Transfer.objects.select_for_update()
+        .filter(job_id=job_id, state=TransferState.HELD, is_frozen=True)
+        .order_by("created_at")
+    )
+    for transfer in frozen:
+        Transfer.objects.filter(pk=transfer.pk).update(is_frozen=False, updated_at=timezone.now())
+        transfer.is_frozen = False
+        account = CourierPayoutAccount.objects.filter(courier_id=transfer.courier_id).first()
+        if account is not None and account.payouts_enabled:
+            _transfer_start(transfer)
+    return len(frozen)
+
+
+def refund_recorded(*, command: MoneyCommand, result: RefundResult) -> None:
+    """A dispute's refund went through: the same entry ``charge.refunded`` posts (one key,
+    whichever comes first), and the job's refunded amount."""
+    ledger_post(
+        idempotency_key=f"refund:{result.id}",
+        kind=EntryKind.REFUND,
+        lines=[
+            Line("refunds", result.amount, result.currency),
+            Line(CLEARING, -result.amount, result.currency),
+        ],
+        job_id=command.job_id,
+        reference=result.id,
+    )
+    if command.params.get("charge") == "job":
+        JobPayment.objects.filter(job_id=command.job_id, charge_id=result.charge_id).update(
+            refunded_minor=Greatest(
+                "refunded_minor", _refunded_by_commands(command) + result.amount
+            ),
+            updated_at=timezone.now(),
+        )
+
+
+def _refunded_by_commands(command: MoneyCommand) -> int:
+    from django.db.models import Sum
+
+    total = (
+        MoneyCommand.objects.filter(
+            job_id=command.job_id,
+            kind=CommandKind.REFUND,
+            params__charge="job",
+            state=CommandState.SUCCEEDED,
+        )
+        .exclude(pk=command.pk)
+        .aggregate(total=Sum("amount_minor"))["total"]
+    )
+    return int(total or 0)
+
+
+def reversal_recorded(*, command: MoneyCommand, result: ReversalResult) -> None:
+    """A courier adjustment's reversal went through (the entry ``transfer.reversed``
+    posts too, under the same key)."""
+    transfer = Transfer.objects.select_for_update().get(pk=command.transfer_id)
+    ledger_post(
+        idempotency_key=f"reversal:{result.id}",
+        kind=EntryKind.REVERSAL,
+        lines=[
+            Line(CLEARING, result.amount, result.currency),
+            Line(courier_payable(transfer.courier_id), -result.amount, result.currency),
+        ],
+        job_id=transfer.job_id,
+        reference=result.id,
+    )
+    Transfer.objects.filter(pk=transfer.pk).update(
+        amount_reversed_minor=Greatest(
+            "amount_reversed_minor", _reversed_by_commands(command) + result.amount
+        ),
+        updated_at=timezone.now(),
+    )
+
+
+def _reversed_by_commands(command: MoneyCommand) -> int:
+    from django.db.models import Sum
+
+    total = (
+        MoneyCommand.objects.filter(
+            transfer_id=command.transfer_id,
+            kind=CommandKind.TRANSFER_REVERSAL,
+            state=CommandState.SUCCEEDED,
+        )
+        .exclude(pk=command.pk)
+        .aggregate(total=Sum("amount_minor"))["total"]
+    )
+    return int(total or 0)
+
+
+def _evidence_recorded(command: MoneyCommand, result: DisputeResult) -> None:
+    from payments.disputes.services.chargebacks import evidence_recorded
+
+    evidence_recorded(dispute_id=command.params["dispute_id"], result=result)
 
 
 def _transfer_recorded(command: MoneyCommand, result: TransferResult) -> None:

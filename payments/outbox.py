@@ -141,6 +141,33 @@ def _execute(command: MoneyCommand) -> Any:
             },
             idempotency_key=key,
         )
+    if command.kind == CommandKind.REFUND:
+        return gateway.refund_create(
+            payment_intent_id=command.params["intent_id"],
+            amount_minor=command.amount_minor,
+            metadata={
+                "job_id": str(command.job_id),
+                "dispute_id": str(command.params.get("dispute_id", "")),
+            },
+            idempotency_key=key,
+        )
+    if command.kind == CommandKind.TRANSFER_REVERSAL:
+        return gateway.transfer_reversal_create(
+            transfer_id=command.transfer.stripe_transfer_id,
+            amount_minor=command.amount_minor,
+            metadata={
+                "job_id": str(command.job_id),
+                "dispute_id": str(command.params.get("dispute_id", "")),
+            },
+            idempotency_key=key,
+        )
+    if command.kind == CommandKind.DISPUTE_EVIDENCE:
+        return gateway.dispute_submit_evidence(
+            dispute_id=command.params["stripe_dispute_id"],
+            evidence=command.params["evidence"],
+            metadata={"job_id": str(command.job_id), "dispute_id": command.params["dispute_id"]},
+            idempotency_key=key,
+        )
     raise ValueError(f"unknown money command kind {command.kind!r}")
 
 
@@ -194,4 +221,5 @@ def _as_json(result: Any) -> dict[str, Any]:
     return {
         key: (value.isoformat() if hasattr(value, "isoformat") else value)
         for key, value in data.items()
+        if not isinstance(value, tuple)  # nested results (a dispute's balance transactions)
     }

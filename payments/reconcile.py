@@ -3,10 +3,15 @@
 Checks (each difference names its job where there is one):
 - every Stripe charge we made: captured and refunded amounts equal our rows and the
   ledger's entries for that charge; every charge we recorded exists at Stripe;
-- every Stripe transfer: a transfer row of ours with the same amount and destination, and
-  a ledger transfer entry; every transfer we recorded as paid exists at Stripe;
+- every Stripe transfer: a transfer row of ours with the same amount, destination and
+  reversed amount, and a ledger transfer entry; every transfer we recorded as paid exists
+  at Stripe;
+- every Stripe dispute (chargeback): our dispute with its outcome, and one ledger entry per
+  balance transaction of the dispute with the same net amount;
 - without ``since``: the ledger's stripe_clearing balance equals the sum of Stripe's
-  balance transactions (net) and stripe_fees equals their fees, per currency;
+  balance transactions (net), stripe_fees equals their fees (a dispute's fee is booked to
+  chargebacks instead), and chargebacks equals what the disputes' balance transactions
+  took, per currency;
 - commands still capturing long after the job ended.
 """
 
@@ -24,6 +29,7 @@ from payments.gateway import PaymentGateway, get_gateway
 from payments.models import (
     CommandState,
     CourierPayoutAccount,
+    Dispute,
     EntryKind,
     JobPayment,
     JournalLine,
@@ -67,8 +73,9 @@ def reconcile(
     report = Reconciliation()
     _charges(report, gateway, since)
     _transfers(report, gateway, since)
+    dispute_txns = _disputes(report, gateway, since)
     if since is None:
-        _balances(report, gateway)
+        _balances(report, gateway, dispute_txns)
     _stuck(report)
     report.checked = dict(report.checked)
     return report
@@ -147,6 +154,14 @@ def _transfers(report: Reconciliation, gateway: PaymentGateway, since: datetime 
                 stripe=result.amount,
                 ours=ours.amount_minor,
             )
+        if ours.amount_reversed_minor != result.amount_reversed:
+            report.differ(
+                "transfer_reversed",
+                job_id=ours.job_id,
+                transfer=result.id,
+                stripe=result.amount_reversed,
+                ours=ours.amount_reversed_minor,
+            )
         if destinations.get(ours.courier_id) != result.destination:
             report.differ(
                 "transfer_destination",
@@ -179,13 +194,51 @@ def _transfers(report: Reconciliation, gateway: PaymentGateway, since: datetime 
             )
 
 
-def _balances(report: Reconciliation, gateway: PaymentGateway) -> None:
+def _disputes(report: Reconciliation, gateway: PaymentGateway, since: datetime | None) -> set[str]:
+    """Check each Stripe dispute against ours; the ids of the disputes' balance transactions."""
+    txn_ids: set[str] = set()
+    ours = {d.stripe_dispute_id: d for d in Dispute.objects.exclude(stripe_dispute_id=None)}
+    for result in gateway.disputes(created_gte=since):
+        report.checked["disputes"] += 1
+        dispute = ours.get(result.id)
+        if dispute is None:
+            report.differ("dispute_unknown", dispute=result.id, charge=result.charge_id)
+        elif result.status in {"won", "lost"} and dispute.stripe_outcome != result.status:
+            report.differ(
+                "dispute_outcome",
+                job_id=dispute.job_id,
+                dispute=result.id,
+                stripe=result.status,
+                ours=dispute.stripe_outcome or None,
+            )
+        for txn in result.balance_transactions:
+            txn_ids.add(txn.id)
+            in_ledger = _ledger_sum(
+                account="stripe_clearing", kinds=(EntryKind.CHARGEBACK,), reference=txn.id
+            )
+            if in_ledger != txn.net:
+                report.differ(
+                    "dispute_ledger",
+                    job_id=dispute.job_id if dispute else None,
+                    dispute=result.id,
+                    balance_transaction=txn.id,
+                    stripe=txn.net,
+                    ledger=in_ledger,
+                )
+    return txn_ids
+
+
+def _balances(report: Reconciliation, gateway: PaymentGateway, dispute_txns: set[str]) -> None:
     net: dict[str, int] = defaultdict(int)
     fees: dict[str, int] = defaultdict(int)
+    taken: dict[str, int] = defaultdict(int)
     for transaction in gateway.balance_transactions():
         report.checked["balance_transactions"] += 1
         net[transaction.currency] += transaction.net
-        fees[transaction.currency] += transaction.fee
+        if transaction.id in dispute_txns:
+            taken[transaction.currency] -= transaction.net
+        else:
+            fees[transaction.currency] += transaction.fee
     ledger = defaultdict(int)
     for row in (
         JournalLine.objects.filter(account__code__in=["stripe_clearing", "stripe_fees"])
@@ -207,6 +260,22 @@ def _balances(report: Reconciliation, gateway: PaymentGateway) -> None:
                 currency=currency,
                 stripe=fees[currency],
                 ledger=ledger[("stripe_fees", currency)],
+            )
+        # What Stripe took is booked by chargeback entries; courier adjustments on a
+        # chargeback recover part of it from the courier, which Stripe never sees.
+        booked = (
+            JournalLine.objects.filter(
+                account__code="chargebacks", currency=currency, entry__kind=EntryKind.CHARGEBACK
+            ).aggregate(total=Sum("amount_minor"))["total"]
+            or 0
+        )
+        ledger[("chargebacks", currency)] = booked
+        if booked != taken[currency]:
+            report.differ(
+                "chargebacks",
+                currency=currency,
+                stripe=taken[currency],
+                ledger=ledger[("chargebacks", currency)],
             )
 
 

@@ -19,7 +19,7 @@ from rest_framework import status
 
 from marketplace.api.errors import ApplicationError
 from payments.errors import PaymentUnavailable
-from payments.gateway import GatewayUnavailable, SignatureError, get_gateway
+from payments.gateway import GatewayError, GatewayUnavailable, SignatureError, get_gateway
 from payments.ledger import Line, courier_payable, ledger_post
 from payments.models import EntryKind, JobPayment, StripeEvent, Transfer
 from payments.payouts import payout_account_sync
@@ -27,11 +27,18 @@ from payments.payouts import payout_account_sync
 logger = logging.getLogger(__name__)
 
 # Events stored but left to later work (disputes) or needing nothing from us.
-STORED_ONLY = frozenset(
+# A chargeback's events: each one reads the dispute back from Stripe (any order, any count).
+DISPUTE_EVENTS = frozenset(
     {
         "charge.dispute.created",
-        "charge.dispute.closed",
         "charge.dispute.updated",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+    }
+)
+STORED_ONLY = frozenset(
+    {
         "payout.paid",
         "payout.failed",
         "payment_intent.succeeded",
@@ -89,6 +96,8 @@ def stripe_event_handle(*, pk: int) -> bool:
             _charge_refunded(obj)
         elif event.type == "transfer.reversed":
             _transfer_reversed(obj)
+        elif event.type in DISPUTE_EVENTS:
+            _dispute_changed(obj)
         elif event.type in {"payment_intent.canceled", "payment_intent.amount_capturable_updated"}:
             _intent_seen(obj)
         elif event.type not in STORED_ONLY:
@@ -98,6 +107,15 @@ def stripe_event_handle(*, pk: int) -> bool:
         raise
     StripeEvent.objects.filter(pk=pk).update(processed_at=timezone.now(), processing_error="")
     return True
+
+
+def _dispute_changed(obj: dict[str, Any]) -> None:
+    from payments.disputes.services import chargeback_sync
+
+    try:
+        chargeback_sync(stripe_dispute_id=obj["id"])
+    except GatewayError as error:  # not a dispute Stripe knows (a forged or foreign event)
+        logger.warning("dispute %s could not be read back: %s", obj.get("id"), error)
 
 
 def _intent_seen(obj: dict[str, Any]) -> None:

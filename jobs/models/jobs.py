@@ -346,6 +346,8 @@ class EventKind(models.TextChoices):
     RATED = "rated", "Rated"
     PROBLEM = "problem_reported", "Problem reported"
     TRACKING_ROTATED = "tracking_link_rotated", "Tracking link rotated"
+    # A dispute on the job changed (payments); ``data["type"]`` is ``dispute.<what>``.
+    DISPUTE = "dispute", "Dispute updated"
 
 
 class JobEvent(models.Model):

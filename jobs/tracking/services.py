@@ -21,6 +21,7 @@ from rest_framework import status
 
 from couriers.services import courier_rating_record
 from jobs.dispatch import WithdrawReason, offers_withdraw
+from jobs.hooks import hook_run
 from jobs.lifecycle import job_record_event, job_transition
 from jobs.models import (
     ActorRole,
@@ -276,4 +277,5 @@ def recipient_problem_report(*, job: Job, reason: str, text: str) -> RecipientPr
             actor_role=ActorRole.RECIPIENT,
             data={"problem_id": problem.pk, "reason": reason, "text": text},
         )
+        hook_run("problem_reported", problem=problem)
     return problem

@@ -55,7 +55,10 @@ ERROR_MAX_CHARS = 500
 
 
 def webhook_event_type(event: JobEvent) -> str:
-    """``job.<status>`` for a status change, ``job.<kind>`` for anything else."""
+    """``job.<status>`` for a status change, ``dispute.<what>`` for a dispute's change,
+    ``job.<kind>`` for anything else."""
+    if event.kind == EventKind.DISPUTE:
+        return str(event.data.get("type") or "dispute.updated")
     return f"job.{event.to_status if event.kind == EventKind.STATUS else event.kind}"
 
 

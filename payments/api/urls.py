@@ -3,6 +3,7 @@
 from django.urls import path
 
 from payments.api import views
+from payments.disputes import api as disputes
 
 urlpatterns = [
     path(
@@ -21,6 +22,14 @@ urlpatterns = [
     ),
     path("courier/payouts/", views.CourierPayoutsApi.as_view(), name="courier-payouts"),
     path("courier/earnings/", views.CourierEarningsApi.as_view(), name="courier-earnings"),
+    path("jobs/<uuid:pk>/disputes/", disputes.JobDisputesApi.as_view(), name="job-disputes"),
+    path("disputes/<uuid:pk>/", disputes.DisputeDetailApi.as_view(), name="dispute-detail"),
+    path("courier/disputes/", disputes.CourierDisputesApi.as_view(), name="courier-disputes"),
+    path(
+        "courier/disputes/<uuid:pk>/reply/",
+        disputes.CourierDisputeReplyApi.as_view(),
+        name="courier-dispute-reply",
+    ),
     path("payments/stripe/webhook/", views.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path(
         "payments/stripe/connect-webhook/",

@@ -1,16 +1,21 @@
 """What the parties hear about a dispute: its public shape, socket frames and shop webhooks.
 
-``dispute_notify`` runs inside the service's transaction and sends after commit: a
-``dispute`` frame to the shop's and the courier's socket groups. A courier's own contest of a
-claw-back is between the courier and the platform: the shop hears nothing of it.
+``dispute_notify`` runs inside the service's transaction, which holds the job's row lock.
+It records a ``dispute`` job event (``jobs.lifecycle.job_record_event``), so the shop gets
+the ``dispute.<what>`` webhook through the jobs webhook outbox and the same envelope on its
+socket, and the courier a ``dispute`` frame, all after commit. A courier's own contest of
+a claw-back is between the courier and the platform: only the courier's socket hears it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jobs.lifecycle import job_record_event
+from jobs.models import ActorRole, EventKind
+from marketplace.models import User
 from marketplace.realtime.broadcast import broadcast_on_commit
-from marketplace.realtime.groups import courier_group, shop_group
+from marketplace.realtime.groups import courier_group
 from payments.models import Dispute, DisputeOpener
 
 
@@ -42,14 +47,22 @@ def dispute_public(dispute: Dispute) -> dict[str, Any]:
     }
 
 
-def dispute_notify(*, dispute: Dispute, event: str) -> None:
-    """Queue the frames and the shop's webhook for ``event`` (``dispute.<what>``)."""
+def dispute_notify(*, dispute: Dispute, event: str, actor: User | None = None) -> None:
+    """Queue the webhook and frames for ``event`` (``dispute.<what>``); ``dispute.job`` must
+    be the job row the caller locked."""
     body = dispute_public(dispute)
     frame = {"type": "dispute", "event": event, "dispute": body}
-    groups = []
-    courier_id = dispute.job.courier_id
-    if courier_id is not None:
-        groups.append(courier_group(courier_id))
-    if dispute.opener != DisputeOpener.COURIER:
-        groups.append(shop_group(dispute.job.shop_id))
-    broadcast_on_commit(groups, frame)
+    job = dispute.job
+    if dispute.opener == DisputeOpener.COURIER:
+        if job.courier_id is not None:
+            broadcast_on_commit([courier_group(job.courier_id)], frame)
+        return
+    job_record_event(
+        job=job,
+        kind=EventKind.DISPUTE,
+        actor=actor,
+        actor_role=None if actor is not None else ActorRole.SYSTEM,
+        reason=event,
+        data={"type": event, "dispute": body},
+        courier_payload=frame,
+    )

@@ -139,3 +139,10 @@ def disputes_for_courier(*, user: User) -> QuerySet[Dispute]:
     if courier is None:
         return Dispute.objects.none()
     return Dispute.objects.filter(job__courier_id=courier.pk).order_by("-created_at", "pk")
+
+
+def job_has_open_chargeback(*, job_id: Any) -> bool:
+    """True while a chargeback on the job's charges has no outcome from Stripe yet."""
+    return Dispute.objects.filter(
+        job_id=job_id, opener=DisputeOpener.STRIPE, stripe_outcome=""
+    ).exists()

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
         AccountResult,
         BalanceTransaction,
         Card,
+        DisputeResult,
         IntentResult,
         RefundResult,
         ReversalResult,
@@ -127,6 +128,16 @@ class PaymentGateway(Protocol):
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> ReversalResult: ...
+    def dispute_retrieve(self, *, dispute_id: str) -> DisputeResult: ...
+    def dispute_submit_evidence(
+        self,
+        *,
+        dispute_id: str,
+        evidence: dict[str, str],
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> DisputeResult: ...
+    def disputes(self, *, created_gte: datetime | None = None) -> Iterator[DisputeResult]: ...
     def account_create(
         self, *, email: str, country: str, metadata: dict[str, str], idempotency_key: str
     ) -> AccountResult: ...

@@ -92,6 +92,23 @@ class BalanceTransaction:
     created: datetime
 
 
+@dataclass(frozen=True)
+class DisputeResult:
+    """A card holder's dispute (chargeback) of one of our charges, and what it moved."""
+
+    id: str
+    charge_id: str
+    amount: int
+    currency: str
+    reason: str
+    # warning_needs_response | needs_response | under_review | won | lost | ...
+    status: str
+    evidence_due_by: datetime | None
+    has_evidence: bool
+    submission_count: int
+    balance_transactions: tuple[BalanceTransaction, ...] = ()
+
+
 def from_timestamp(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
@@ -167,4 +184,36 @@ def account_result(account: Any) -> AccountResult:
         charges_enabled=bool(account.get("charges_enabled")),
         details_submitted=bool(account.get("details_submitted")),
         requirements_due=list(requirements.get("currently_due") or []),
+    )
+
+
+def balance_transaction_result(item: Any) -> BalanceTransaction:
+    return BalanceTransaction(
+        id=item["id"],
+        amount=item["amount"],
+        fee=item["fee"],
+        net=item["net"],
+        currency=item["currency"],
+        type=item["type"],
+        source=id_of(item.get("source")),
+        created=datetime.fromtimestamp(item["created"], tz=UTC),
+    )
+
+
+def dispute_result(dispute: Any) -> DisputeResult:
+    """Stripe's Dispute object; its ``balance_transactions`` are full objects (never ids)."""
+    details = dispute.get("evidence_details") or {}
+    return DisputeResult(
+        id=dispute["id"],
+        charge_id=id_of(dispute["charge"]) or "",
+        amount=dispute["amount"],
+        currency=dispute["currency"],
+        reason=dispute.get("reason") or "",
+        status=dispute["status"],
+        evidence_due_by=from_timestamp(details.get("due_by")),
+        has_evidence=bool(details.get("has_evidence")),
+        submission_count=int(details.get("submission_count") or 0),
+        balance_transactions=tuple(
+            balance_transaction_result(item) for item in dispute.get("balance_transactions") or []
+        ),
     )

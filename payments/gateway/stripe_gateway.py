@@ -29,14 +29,17 @@ from payments.gateway.results import (
     AccountResult,
     BalanceTransaction,
     Card,
+    DisputeResult,
     IntentResult,
     RefundResult,
     ReversalResult,
     SetupIntentResult,
     TransferResult,
     account_result,
+    balance_transaction_result,
     checked_intent,
     created_filter,
+    dispute_result,
     id_of,
     intent_result,
     transfer_result,
@@ -334,6 +337,34 @@ class StripeGateway:
             currency=reversal["currency"],
         )
 
+    # -- disputes (chargebacks) ---------------------------------------------------------
+
+    def dispute_retrieve(self, *, dispute_id: str) -> DisputeResult:
+        return dispute_result(_call(lambda: self.client.v1.disputes.retrieve(dispute_id)))
+
+    def dispute_submit_evidence(
+        self,
+        *,
+        dispute_id: str,
+        evidence: dict[str, str],
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> DisputeResult:
+        """Send the text evidence and submit it to the card holder's bank (``submit=true``);
+        Stripe takes one submission, so the key makes a retried call the same one."""
+        dispute = _call(
+            lambda: self.client.v1.disputes.update(
+                dispute_id,
+                {"evidence": evidence, "metadata": metadata, "submit": True},
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return dispute_result(dispute)
+
+    def disputes(self, *, created_gte: datetime | None = None) -> Iterator[DisputeResult]:
+        for item in self._paged(self.client.v1.disputes, created_gte):
+            yield dispute_result(item)
+
     # -- connected accounts --------------------------------------------------------------
 
     def account_create(
@@ -390,16 +421,7 @@ class StripeGateway:
         self, *, created_gte: datetime | None = None
     ) -> Iterator[BalanceTransaction]:
         for item in self._paged(self.client.v1.balance_transactions, created_gte):
-            yield BalanceTransaction(
-                id=item["id"],
-                amount=item["amount"],
-                fee=item["fee"],
-                net=item["net"],
-                currency=item["currency"],
-                type=item["type"],
-                source=id_of(item.get("source")),
-                created=datetime.fromtimestamp(item["created"], tz=UTC),
-            )
+            yield balance_transaction_result(item)
 
     def charges(self, *, created_gte: datetime | None = None) -> Iterator[dict[str, Any]]:
         """id, amount, amount_captured, amount_refunded, currency, payment_intent, ..."""

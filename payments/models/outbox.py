@@ -9,6 +9,9 @@ class CommandKind(models.TextChoices):
     CAPTURE = "capture", "Capture the job's authorisation (all or part)"
     CANCEL_AUTHORISATION = "cancel_authorisation", "Cancel the job's authorisation"
     TRANSFER = "transfer", "Transfer to a courier"
+    REFUND = "refund", "Refund (part of) a charge"
+    TRANSFER_REVERSAL = "transfer_reversal", "Reverse (part of) a transfer"
+    DISPUTE_EVIDENCE = "dispute_evidence", "Submit a chargeback's evidence"
 
 
 class CommandState(models.TextChoices):

@@ -36,6 +36,8 @@ class TransferState(models.TextChoices):
     PENDING = "pending", "Transfer requested"
     PAID = "paid", "Transferred"
     FAILED = "failed", "Failed"
+    # Adjusted to nothing by a dispute before it was sent: it never goes out.
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class Transfer(models.Model):

@@ -216,6 +216,15 @@ def _confirm(store: Store, intent: dict[str, Any], *, off_session: bool, expand:
         intent["amount_received"] = intent["amount"]
         store.emit("charge.succeeded", charge)
         store.emit("payment_intent.succeeded", intent)
+        _dispute_if_asked(store, charge, method)
+
+
+def _dispute_if_asked(store: Store, charge: dict[str, Any], method: dict[str, Any]) -> None:
+    """``pm_card_createDispute``: the card holder disputes the charge once it is captured."""
+    if method["_behaviour"] == "dispute":
+        from payments.standin.refunds import dispute_open
+
+        dispute_open(store, charge["id"], amount=None, reason="fraudulent")
 
 
 def _charge_for(
@@ -346,6 +355,7 @@ def payment_intent_capture(store: Store, call: Call) -> dict[str, Any]:
         "charge.captured", charge, previous_attributes={"captured": False, "amount_captured": 0}
     )
     store.emit("payment_intent.succeeded", intent)
+    _dispute_if_asked(store, charge, store.get("payment_method", intent["payment_method"]))
     return intent
 
 

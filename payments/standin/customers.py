@@ -33,6 +33,8 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
         "behaviour": "decline_on_charge",
         "decline_code": "generic_decline",
     },
+    # Captures fine, then the card holder disputes the charge (reason "fraudulent").
+    "pm_card_createDispute": {"brand": "visa", "last4": "0259", "behaviour": "dispute"},
     "pm_card_authenticationRequired": {
         "brand": "visa",
         "last4": "3184",

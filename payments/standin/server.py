@@ -50,6 +50,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", f"/v1/refunds/{_ID}", refunds.refund_retrieve),
         ("GET", "/v1/disputes", refunds.dispute_list),
         ("GET", f"/v1/disputes/{_ID}", refunds.dispute_retrieve),
+        ("POST", f"/v1/disputes/{_ID}", refunds.dispute_update),
         ("POST", "/v1/accounts", accounts.account_create),
         ("GET", "/v1/accounts", accounts.account_list),
         ("GET", f"/v1/accounts/{_ID}", accounts.account_retrieve),

@@ -377,7 +377,7 @@ def test_a_problem_after_pickup_is_stored_for_staff_and_the_shop(api_client, db:
         "Box crushed",
         "at_dropoff",
     )
-    event = JobEvent.objects.get(job=job)
+    event = JobEvent.objects.get(job=job, kind="problem_reported")
     assert event.data == {"problem_id": problem.pk, "reason": "damaged", "text": "Box crushed"}
 
 

@@ -619,3 +619,88 @@ def test_a_wrong_key_is_a_gateway_error(contract: Contract) -> None:
     with pytest.raises(GatewayError) as caught:
         gateway.customer_create(email="a@example.com", metadata={}, idempotency_key="k")
     assert caught.value.http_status == 401
+
+
+# -- disputes ----------------------------------------------------------------------------
+
+
+def _disputed_charge(contract: Contract, name: str, amount: int) -> str:
+    """A charge on Stripe's dispute test card: the card holder disputes it once captured."""
+    customer, method = contract.customer_with_card("pm_card_createDispute")
+    intent = contract.gateway.payment_intent_charge(
+        amount_minor=amount,
+        currency="eur",
+        customer_id=customer,
+        payment_method_id=method,
+        transfer_group=f"job_{name}",
+        metadata={"job_id": name},
+        idempotency_key=contract.key(f"{name}:charge"),
+    )
+    return intent.charge_id
+
+
+def _dispute_of(contract: Contract, charge_id: str, started: datetime) -> str:
+    """Stripe opens the dispute shortly after the charge; poll its list for it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [
+            d.id for d in contract.gateway.disputes(created_gte=started) if d.charge_id == charge_id
+        ]
+        if found:
+            return found[0]
+        time.sleep(1)
+    pytest.fail(f"no dispute appeared for {charge_id}")
+
+
+def test_a_dispute_is_read_with_its_balance_transactions_and_takes_evidence_once(
+    contract: Contract,
+) -> None:
+    started = datetime.now(UTC) - timedelta(seconds=2)
+    charge_id = _disputed_charge(contract, "60", 1500)
+    dispute_id = _dispute_of(contract, charge_id, started)
+
+    dispute = contract.gateway.dispute_retrieve(dispute_id=dispute_id)
+    assert (dispute.charge_id, dispute.amount, dispute.currency, dispute.reason) == (
+        charge_id,
+        1500,
+        "eur",
+        "fraudulent",
+    )
+    assert (dispute.status, dispute.has_evidence, dispute.submission_count) == (
+        "needs_response",
+        False,
+        0,
+    )
+    assert dispute.evidence_due_by is not None
+    assert dispute.evidence_due_by > datetime.now(UTC)
+    (withdrawal,) = dispute.balance_transactions
+    assert withdrawal.amount == -1500
+    assert withdrawal.fee > 0
+    assert withdrawal.net == -1500 - withdrawal.fee
+    assert withdrawal.source == dispute_id
+
+    arguments = {
+        "dispute_id": dispute_id,
+        "evidence": {"service_date": "2026-01-31", "uncategorized_text": "Delivered with PIN."},
+        "metadata": {"dispute_id": "7"},
+        "idempotency_key": contract.key("60:evidence"),
+    }
+    submitted = contract.gateway.dispute_submit_evidence(**arguments)
+    assert (submitted.id, submitted.status, submitted.has_evidence, submitted.submission_count) == (
+        dispute_id,
+        "under_review",
+        True,
+        1,
+    )
+    assert contract.gateway.dispute_submit_evidence(**arguments) == submitted
+    with pytest.raises(IdempotencyMismatch):
+        contract.gateway.dispute_submit_evidence(
+            **{**arguments, "evidence": {"service_date": "2026-02-01"}}
+        )
+    with pytest.raises(GatewayError):
+        contract.gateway.dispute_submit_evidence(
+            **{**arguments, "idempotency_key": contract.key("60:evidence-again")}
+        )
+    with pytest.raises(GatewayError) as caught:
+        contract.gateway.dispute_retrieve(dispute_id="dp_nonexistent000000000000")
+    assert caught.value.http_status == 404

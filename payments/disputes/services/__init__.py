@@ -1,7 +1,13 @@
 """The dispute services (every write on disputes), re-exported from their modules."""
 
+from payments.disputes.services.chargebacks import (
+    chargeback_evidence,
+    chargeback_sync,
+    dispute_submit_evidence,
+)
 from payments.disputes.services.core import (
     dispute_courier_reply,
+    dispute_from_problem,
     dispute_open,
     dispute_reject,
     dispute_request_info,
@@ -17,6 +23,15 @@ from payments.disputes.services.errors import (
     DisputeStateError,
     IdempotencyKeyReused,
 )
+from payments.disputes.services.money import (
+    adjustable_minor,
+    dispute_courier_adjust,
+    dispute_courier_compensate,
+    dispute_full_refund,
+    dispute_refund,
+    refundable_parts,
+)
+from payments.disputes.services.sweep import disputes_sweep
 
 __all__ = [
     "DisputeAlreadyOpen",
@@ -28,8 +43,19 @@ __all__ = [
     "DisputePermissionDenied",
     "DisputeStateError",
     "IdempotencyKeyReused",
+    "adjustable_minor",
+    "chargeback_evidence",
+    "chargeback_sync",
+    "dispute_courier_adjust",
+    "dispute_courier_compensate",
     "dispute_courier_reply",
+    "dispute_from_problem",
+    "dispute_full_refund",
     "dispute_open",
+    "dispute_refund",
     "dispute_reject",
     "dispute_request_info",
+    "dispute_submit_evidence",
+    "disputes_sweep",
+    "refundable_parts",
 ]

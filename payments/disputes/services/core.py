@@ -58,11 +58,15 @@ def require(actor: User | None, action: str) -> None:
 
 
 def dispute_lock(dispute: Dispute | Any) -> Dispute:
-    """The dispute's row, locked for the rest of the transaction."""
+    """The dispute's row and its job's, locked for the rest of the transaction (the job
+    first, as ``job_transition`` does; then the dispute, the payment, the transfers)."""
     pk = dispute.pk if isinstance(dispute, Dispute) else dispute
-    locked = Dispute.objects.select_for_update().filter(pk=pk).first()
-    if locked is None:
+    job_id = Dispute.objects.filter(pk=pk).values_list("job_id", flat=True).first()
+    if job_id is None:
         raise DisputeNotFound()
+    job = Job.objects.select_for_update().get(pk=job_id)
+    locked = Dispute.objects.select_for_update().get(pk=pk)
+    locked.job = job
     return locked
 
 
@@ -271,7 +275,7 @@ def dispute_open(
             amount_minor=dispute.claim_total_minor,
             note=description,
         )
-        dispute_notify(dispute=dispute, event="dispute.opened")
+        dispute_notify(dispute=dispute, event="dispute.opened", actor=opened_by)
     return dispute
 
 
@@ -308,7 +312,7 @@ def dispute_courier_reply(
             party=DisputeParty.COURIER,
             note=statement,
         )
-        dispute_notify(dispute=locked, event="dispute.courier_replied")
+        dispute_notify(dispute=locked, event="dispute.courier_replied", actor=actor)
     return message
 
 
@@ -343,7 +347,7 @@ def dispute_reject(
             party=DisputeParty.STAFF,
             note=reason,
         )
-        dispute_notify(dispute=locked, event="dispute.rejected")
+        dispute_notify(dispute=locked, event="dispute.rejected", actor=actor)
     return action
 
 
@@ -396,5 +400,47 @@ def dispute_request_info(
             party=party,
             note=message,
         )
-        dispute_notify(dispute=locked, event="dispute.info_requested")
+        dispute_notify(dispute=locked, event="dispute.info_requested", actor=actor)
     return action
+
+
+PROBLEM_REASONS = {
+    "damaged": DisputeReason.DAMAGED,
+    "missing_items": DisputeReason.MISSING_ITEMS,
+    "not_received": DisputeReason.NEVER_DELIVERED,
+    "late": DisputeReason.LATE,
+    "courier_conduct": DisputeReason.COURIER_CONDUCT,
+}
+
+
+def dispute_from_problem(*, problem: RecipientProblem) -> Dispute | None:
+    """The ``problem_reported`` job hook: the recipient's report becomes their dispute
+    (claim 0: the recipient paid nothing), or a message on the one already open. Runs in
+    the reporting transaction, which holds the job's row lock. None when the job cannot be
+    disputed (not started, or past the window)."""
+    job = problem.job
+    open_one = Dispute.objects.filter(
+        job_id=job.pk, opener=DisputeOpener.RECIPIENT, state__in=OPEN_STATES
+    ).first()
+    if open_one is not None:
+        DisputeMessage.objects.create(
+            dispute=open_one,
+            party=DisputeParty.RECIPIENT,
+            text=f"{problem.get_reason_display()}: {problem.text}".strip(": "),
+        )
+        return open_one
+    try:
+        with transaction.atomic():
+            return dispute_open(
+                job=job,
+                opener=DisputeOpener.RECIPIENT,
+                actor=None,
+                reason=PROBLEM_REASONS.get(problem.reason, DisputeReason.OTHER),
+                description=problem.text,
+                claim_value_minor=0,
+                claim_fee_minor=0,
+                claim_tip_minor=0,
+                recipient_problem=problem,
+            )
+    except (DisputeNotAllowed, DisputeAlreadyOpen):
+        return None

@@ -53,3 +53,35 @@ def delivered_job(shop_member: User, carrier: Courier) -> Job:
         delivered_at=now,
         ended_at=now,
     )
+
+
+def delivered_and_paid(standin, *, tip_minor: int = 150, payouts: bool = True):
+    """A job posted through the API, walked to delivered and captured at the stand-in, its
+    transfer paid (or held when the courier cannot be paid yet). (job, shop user, courier)."""
+    from tests.conftest import client_for
+    from tests.payments.helpers import courier_with_payouts, drain, post_job, walk
+
+    shop = ShopUserFactory()
+    courier = CourierFactory()
+    if payouts:
+        courier_with_payouts(courier, standin)
+    response = post_job(client_for(shop), tip_minor=tip_minor)
+    assert response.status_code == 201, response.json()
+    job = walk(response.json()["id"], JobStatus.DELIVERED, courier=courier)
+    drain()
+    return job, shop, courier
+
+
+def shop_dispute(job: Job, shop: User, **claim: int):
+    from payments.disputes.services import dispute_open
+
+    return dispute_open(
+        job=job,
+        opener="shop",
+        actor=shop,
+        reason="damaged",
+        description="Crushed.",
+        claim_value_minor=claim.get("value", 0),
+        claim_fee_minor=claim.get("fee", 0),
+        claim_tip_minor=claim.get("tip", 0),
+    )

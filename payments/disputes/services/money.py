@@ -1,0 +1,486 @@
+"""The dispute actions that move money: refunds, courier adjustments, courier compensation.
+
+Each runs in one transaction: lock the dispute, replay the action if its idempotency key
+was seen, check the state, the actor's permission and the amounts, then write the
+``DisputeAction``, post the ledger entry we can post now and queue the Stripe call as a
+money command (``payments.outbox``), whose result posts the rest. A dispute takes one
+refund, one courier adjustment and one compensation (unique constraints), so two staff
+pressing the same button, even from two forms, move money once.
+
+Ledger entries (debit +, credit -):
+  refund R              refunds +R · stripe_clearing -R            (key ``refund:<re_id>``)
+  courier adjustment A  courier_payable:c +A · refunds -A          (chargebacks -A instead
+                        on a chargeback), then for what was already transferred a reversal
+                        stripe_clearing +V · courier_payable:c -V  (key ``reversal:<trr_id>``)
+  compensation C        compensations +C · courier_payable:c -C, then the transfer
+                        courier_payable:c +C · stripe_clearing -C
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from marketplace.models import User
+from payments.disputes import permissions as perms
+from payments.disputes.events import dispute_notify
+from payments.disputes.selectors import Parts, job_charges, job_refunded_parts
+from payments.disputes.services.core import (
+    _check_amount,
+    _check_key,
+    _check_text,
+    action_record,
+    action_replay,
+    dispute_lock,
+    dispute_move,
+    require,
+)
+from payments.disputes.services.errors import (
+    DisputeAmountError,
+    DisputeInvalidInput,
+    DisputeOverSupportLimit,
+    DisputeStateError,
+)
+from payments.ledger import Line, courier_payable, ledger_post
+from payments.models import (
+    CommandKind,
+    CommandState,
+    Dispute,
+    DisputeAction,
+    DisputeActionKind,
+    DisputeResolution,
+    DisputeState,
+    EntryKind,
+    JobPayment,
+    MoneyCommand,
+    PaymentStatus,
+    Tip,
+    TipStatus,
+    Transfer,
+    TransferKind,
+    TransferState,
+)
+from payments.outbox import command_enqueue
+
+K = DisputeActionKind
+# Transfers a courier adjustment may take back: the job's earnings, not compensation.
+EARNING_KINDS = (
+    TransferKind.PAYOUT,
+    TransferKind.TIP,
+    TransferKind.CANCELLATION_SHARE,
+    TransferKind.RETURN_SHARE,
+)
+
+
+def _settle(dispute: Dispute, resolution: str) -> None:
+    """The first money action resolves an open dispute; later ones leave it resolved."""
+    if dispute.is_open:
+        dispute_move(
+            dispute, DisputeState.RESOLVED, resolution=resolution, resolved_at=timezone.now()
+        )
+    else:
+        dispute_move(dispute, dispute.state)
+
+
+def _refusable(dispute: Dispute, kind: str) -> None:
+    if dispute.state == DisputeState.REJECTED:
+        raise DisputeStateError("A rejected dispute moves no money.")
+    if dispute.actions.filter(kind__in=_same_kind(kind)).exists():
+        raise DisputeStateError(f"This dispute already has a {kind.replace('_', ' ')}.")
+
+
+def _same_kind(kind: str) -> tuple[str, ...]:
+    return (
+        (K.FULL_REFUND, K.PARTIAL_REFUND) if kind in (K.FULL_REFUND, K.PARTIAL_REFUND) else (kind,)
+    )
+
+
+# -- refunds -----------------------------------------------------------------------------
+
+
+def _queued_refunds(job_id: Any, charge: str) -> int:
+    total = (
+        MoneyCommand.objects.filter(job_id=job_id, kind=CommandKind.REFUND, params__charge=charge)
+        .exclude(state=CommandState.FAILED)
+        .aggregate(total=Sum("amount_minor"))["total"]
+    )
+    return int(total or 0)
+
+
+def refundable_parts(*, dispute: Dispute) -> Parts:
+    """What may still be refunded on the dispute's job, per part (after every dispute's
+    refunds): the fee and tip charged, the parcel value up to the declared value, and
+    never more than the charges have left."""
+    job = dispute.job
+    charges = job_charges(job=job)
+    refunded = job_refunded_parts(job_id=job.pk)
+    payment = JobPayment.objects.filter(job_id=job.pk).first()
+    captured = payment.captured_minor if payment and payment.status == PaymentStatus.CAPTURED else 0
+    job_room = max(captured - _queued_refunds(job.pk, "job"), 0)
+    tip_room = max(charges.tip_charge_minor - _queued_refunds(job.pk, "tip"), 0)
+    tip = min(max(charges.tip_minor - refunded.tip_minor, 0), tip_room + job_room)
+    fee = min(max(charges.fee_minor - refunded.fee_minor, 0), job_room)
+    value = min(max(job.package_value_minor - refunded.value_minor, 0), job_room)
+    return Parts(value_minor=value, fee_minor=fee, tip_minor=tip)
+
+
+def _refund(
+    *,
+    dispute: Dispute | Any,
+    actor: User,
+    kind: str,
+    parts: Parts | None,
+    note: str,
+    idempotency_key: str,
+) -> DisputeAction:
+    require(actor, perms.FULL_REFUND if kind == K.FULL_REFUND else perms.PARTIAL_REFUND)
+    _check_key(idempotency_key)
+    note = _check_text("note", note, required=False)
+    with transaction.atomic():
+        locked = dispute_lock(dispute)
+        replay = action_replay(key=idempotency_key, dispute=locked, kind=kind)
+        if replay is not None:
+            return replay
+        if locked.is_chargeback:
+            raise DisputeStateError("A charge under chargeback cannot be refunded; Stripe decides.")
+        _refusable(locked, kind)
+        payment = JobPayment.objects.select_for_update().filter(job_id=locked.job_id).first()
+        if payment is None or payment.status != PaymentStatus.CAPTURED or not payment.charge_id:
+            raise DisputeStateError("Nothing has been charged for this job yet.")
+        room = refundable_parts(dispute=locked)
+        if parts is None:  # a full refund: everything charged that is left
+            parts = Parts(value_minor=0, fee_minor=room.fee_minor, tip_minor=room.tip_minor)
+        _check_refund(parts, room)
+        limit = perms.refund_limit_minor(actor)
+        if limit is not None and parts.total_minor > limit:
+            raise DisputeOverSupportLimit(
+                f"Support may refund at most {limit}; finance can make this refund.",
+                fields={"amount": [f"At most {limit} for support."]},
+            )
+        commands = _refund_commands(locked, payment, parts)
+        from_state = locked.state
+        _settle(
+            locked,
+            DisputeResolution.FULL_REFUND
+            if kind == K.FULL_REFUND
+            else DisputeResolution.PARTIAL_REFUND,
+        )
+        action = action_record(
+            dispute=locked,
+            actor=actor,
+            kind=kind,
+            from_state=from_state,
+            key=idempotency_key,
+            party="staff",
+            refund_value_minor=parts.value_minor,
+            refund_fee_minor=parts.fee_minor,
+            refund_tip_minor=parts.tip_minor,
+            amount_minor=parts.total_minor,
+            note=note,
+            money_command=commands[0],
+        )
+        dispute_notify(dispute=locked, event="dispute.refunded", actor=actor)
+    return action
+
+
+def _check_refund(parts: Parts, room: Parts) -> None:
+    if parts.total_minor <= 0:
+        if room.total_minor <= 0:
+            raise DisputeAmountError("Nothing is left to refund on this job.")
+        raise DisputeInvalidInput(
+            "A refund needs an amount above 0.", fields={"amount": ["More than 0 in total."]}
+        )
+    over = {
+        name: [f"At most {limit}."]
+        for name, asked, limit in (
+            ("value_minor", parts.value_minor, room.value_minor),
+            ("fee_minor", parts.fee_minor, room.fee_minor),
+            ("tip_minor", parts.tip_minor, room.tip_minor),
+        )
+        if asked > limit
+    }
+    if over:
+        raise DisputeAmountError(
+            "The refund is more than what was charged and is left: "
+            + ", ".join(f"{name} {messages[0].lower()}" for name, messages in over.items()),
+            fields=over,
+        )
+
+
+def _refund_commands(dispute: Dispute, payment: JobPayment, parts: Parts) -> list[MoneyCommand]:
+    """One refund per charge: the tip goes back on the tip's own charge first (when the tip
+    was given after delivery), everything else on the job's charge."""
+    tip_charge = Tip.objects.filter(job_id=dispute.job_id, status=TipStatus.SUCCEEDED).first()
+    tip_room = (
+        max(tip_charge.amount_minor - _queued_refunds(dispute.job_id, "tip"), 0)
+        if tip_charge
+        else 0
+    )
+    on_tip = min(parts.tip_minor, tip_room)
+    on_job = parts.total_minor - on_tip
+    if on_job > payment.captured_minor - _queued_refunds(dispute.job_id, "job"):
+        raise DisputeAmountError(
+            "The job's charge has not that much left to refund.", fields={"amount": ["Too much."]}
+        )
+    commands = []
+    for charge, amount, intent_id in (
+        ("job", on_job, payment.intent_id),
+        ("tip", on_tip, tip_charge.intent_id if tip_charge else ""),
+    ):
+        if amount:
+            commands.append(
+                command_enqueue(
+                    kind=CommandKind.REFUND,
+                    idempotency_key=f"dispute:{dispute.pk}:refund:{charge}",
+                    job_id=dispute.job_id,
+                    amount_minor=amount,
+                    currency=dispute.currency,
+                    params={
+                        "dispute_id": str(dispute.pk),
+                        "charge": charge,
+                        "intent_id": intent_id,
+                    },
+                )
+            )
+    return commands
+
+
+def dispute_refund(
+    *,
+    dispute: Dispute | Any,
+    actor: User,
+    value_minor: int,
+    fee_minor: int,
+    tip_minor: int,
+    note: str,
+    idempotency_key: str,
+) -> DisputeAction:
+    """Refund part of what the shop paid, split by part (support up to its limit, finance).
+
+    Each part is at most what was charged for it less earlier refunds (the parcel value at
+    most the declared value), and all of it at most what the charges have left."""
+    parts = Parts(
+        value_minor=_check_amount("value_minor", value_minor),
+        fee_minor=_check_amount("fee_minor", fee_minor),
+        tip_minor=_check_amount("tip_minor", tip_minor),
+    )
+    return _refund(
+        dispute=dispute,
+        actor=actor,
+        kind=K.PARTIAL_REFUND,
+        parts=parts,
+        note=note,
+        idempotency_key=idempotency_key,
+    )
+
+
+def dispute_full_refund(
+    *, dispute: Dispute | Any, actor: User, note: str, idempotency_key: str
+) -> DisputeAction:
+    """Refund everything the job charged (fee and tip) that is not refunded yet."""
+    return _refund(
+        dispute=dispute,
+        actor=actor,
+        kind=K.FULL_REFUND,
+        parts=None,
+        note=note,
+        idempotency_key=idempotency_key,
+    )
+
+
+# -- the courier's side ------------------------------------------------------------------
+
+
+def _reserved_reversals(transfer: Transfer) -> int:
+    total = (
+        MoneyCommand.objects.filter(kind=CommandKind.TRANSFER_REVERSAL, transfer=transfer)
+        .exclude(state=CommandState.FAILED)
+        .aggregate(total=Sum("amount_minor"))["total"]
+    )
+    return max(int(total or 0), transfer.amount_reversed_minor)
+
+
+def adjustable_minor(*, dispute: Dispute) -> int:
+    """How much a courier adjustment may take: what the courier is still owed for the job
+    (held transfers) plus what was transferred and not reversed yet."""
+    total = 0
+    for transfer in Transfer.objects.filter(
+        job_id=dispute.job_id, kind__in=EARNING_KINDS, courier_id=dispute.job.courier_id
+    ):
+        if transfer.state == TransferState.HELD:
+            total += transfer.amount_minor
+        elif transfer.state == TransferState.PAID:
+            total += transfer.amount_minor - _reserved_reversals(transfer)
+    return total
+
+
+def dispute_courier_adjust(
+    *, dispute: Dispute | Any, actor: User, amount_minor: int, note: str, idempotency_key: str
+) -> DisputeAction:
+    """Take ``amount_minor`` back from the job's courier (finance).
+
+    Held earnings are reduced first (a transfer adjusted to nothing is cancelled); the
+    rest reverses transfers already paid, at most what was transferred for the job. A
+    transfer still on its way to Stripe is a 409: try again once it has landed. Locks the
+    dispute, then the job's transfers.
+    """
+    require(actor, perms.COURIER_ADJUSTMENT)
+    _check_key(idempotency_key)
+    note = _check_text("note", note, required=False)
+    amount = _check_amount("amount_minor", amount_minor)
+    if amount <= 0:
+        raise DisputeInvalidInput(
+            "amount_minor: more than 0.", fields={"amount_minor": ["More than 0."]}
+        )
+    with transaction.atomic():
+        locked = dispute_lock(dispute)
+        replay = action_replay(key=idempotency_key, dispute=locked, kind=K.COURIER_ADJUSTMENT)
+        if replay is not None:
+            return replay
+        _refusable(locked, K.COURIER_ADJUSTMENT)
+        courier_id = locked.job.courier_id
+        if courier_id is None:
+            raise DisputeStateError("The job has no courier.")
+        transfers = list(
+            Transfer.objects.select_for_update()
+            .filter(job_id=locked.job_id, kind__in=EARNING_KINDS, courier_id=courier_id)
+            .order_by("created_at", "pk")
+        )
+        if any(transfer.state == TransferState.PENDING for transfer in transfers):
+            raise DisputeStateError("A transfer to the courier is on its way; try again shortly.")
+        cap = adjustable_minor(dispute=locked)
+        if amount > cap:
+            raise DisputeAmountError(
+                f"amount_minor: at most {cap} (what the courier was paid or is owed for the job).",
+                fields={"amount_minor": [f"At most {cap}."]},
+            )
+        counter = "chargebacks" if locked.is_chargeback else "refunds"
+        entry, _ = ledger_post(
+            idempotency_key=f"dispute:{locked.pk}:adjustment",
+            kind=EntryKind.ADJUSTMENT,
+            lines=[
+                Line(courier_payable(courier_id), amount, locked.currency),
+                Line(counter, -amount, locked.currency),
+            ],
+            job_id=locked.job_id,
+            reference=str(locked.pk),
+            description=f"courier adjustment for dispute {locked.pk}",
+        )
+        first_command = _take_back(locked, transfers, amount)
+        from_state = locked.state
+        _settle(locked, DisputeResolution.COURIER_ADJUSTMENT)
+        action = action_record(
+            dispute=locked,
+            actor=actor,
+            kind=K.COURIER_ADJUSTMENT,
+            from_state=from_state,
+            key=idempotency_key,
+            party="courier",
+            amount_minor=amount,
+            note=note,
+            journal_entry=entry,
+            money_command=first_command,
+        )
+        dispute_notify(dispute=locked, event="dispute.courier_adjusted", actor=actor)
+    return action
+
+
+def _take_back(dispute: Dispute, transfers: list[Transfer], amount: int) -> MoneyCommand | None:
+    """Reduce held transfers, then reverse paid ones, until ``amount`` is taken."""
+    left = amount
+    now = timezone.now()
+    for transfer in (t for t in transfers if t.state == TransferState.HELD):
+        take = min(left, transfer.amount_minor)
+        if take == transfer.amount_minor:
+            Transfer.objects.filter(pk=transfer.pk).update(
+                state=TransferState.CANCELLED, updated_at=now
+            )
+        elif take:
+            Transfer.objects.filter(pk=transfer.pk).update(
+                amount_minor=transfer.amount_minor - take, updated_at=now
+            )
+        left -= take
+    first = None
+    for transfer in (t for t in transfers if t.state == TransferState.PAID):
+        take = min(left, transfer.amount_minor - _reserved_reversals(transfer))
+        if take <= 0:
+            continue
+        command = command_enqueue(
+            kind=CommandKind.TRANSFER_REVERSAL,
+            idempotency_key=f"dispute:{dispute.pk}:reversal:{transfer.pk}",
+            job_id=dispute.job_id,
+            amount_minor=take,
+            currency=transfer.currency,
+            transfer=transfer,
+            params={"dispute_id": str(dispute.pk)},
+        )
+        first = first or command
+        left -= take
+    if left:
+        raise DisputeAmountError("The courier's earnings changed; try again.")
+    return first
+
+
+def dispute_courier_compensate(
+    *, dispute: Dispute | Any, actor: User, amount_minor: int, note: str, idempotency_key: str
+) -> DisputeAction:
+    """Pay the courier ``amount_minor`` on top (finance): owed at once, transferred when
+    their payouts are enabled (held back while a chargeback on the job is open)."""
+    from payments.flows import transfer_owe
+
+    require(actor, perms.COURIER_COMPENSATION)
+    _check_key(idempotency_key)
+    note = _check_text("note", note, required=False)
+    amount = _check_amount("amount_minor", amount_minor)
+    if amount <= 0:
+        raise DisputeInvalidInput(
+            "amount_minor: more than 0.", fields={"amount_minor": ["More than 0."]}
+        )
+    with transaction.atomic():
+        locked = dispute_lock(dispute)
+        replay = action_replay(key=idempotency_key, dispute=locked, kind=K.COURIER_COMPENSATION)
+        if replay is not None:
+            return replay
+        _refusable(locked, K.COURIER_COMPENSATION)
+        courier_id = locked.job.courier_id
+        if courier_id is None:
+            raise DisputeStateError("The job has no courier.")
+        entry, _ = ledger_post(
+            idempotency_key=f"dispute:{locked.pk}:compensation",
+            kind=EntryKind.COMPENSATION,
+            lines=[
+                Line("compensations", amount, locked.currency),
+                Line(courier_payable(courier_id), -amount, locked.currency),
+            ],
+            job_id=locked.job_id,
+            reference=str(locked.pk),
+            description=f"courier compensation for dispute {locked.pk}",
+        )
+        transfer = transfer_owe(
+            job_id=locked.job_id,
+            courier_id=courier_id,
+            kind=TransferKind.COMPENSATION,
+            amount_minor=amount,
+            currency=locked.currency,
+            source_charge_id="",
+        )
+        command = MoneyCommand.objects.filter(transfer=transfer).first()
+        from_state = locked.state
+        _settle(locked, DisputeResolution.COURIER_COMPENSATION)
+        action = action_record(
+            dispute=locked,
+            actor=actor,
+            kind=K.COURIER_COMPENSATION,
+            from_state=from_state,
+            key=idempotency_key,
+            party="courier",
+            amount_minor=amount,
+            note=note,
+            journal_entry=entry,
+            money_command=command,
+        )
+        dispute_notify(dispute=locked, event="dispute.courier_compensated", actor=actor)
+    return action
