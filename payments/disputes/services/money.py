@@ -76,8 +76,9 @@ EARNING_KINDS = (
 
 
 def _settle(dispute: Dispute, resolution: str) -> None:
-    """The first money action resolves an open dispute; later ones leave it resolved."""
-    if dispute.is_open:
+    """The first money action resolves an open dispute; later ones leave it resolved. A
+    chargeback stays where it is: Stripe's outcome resolves it."""
+    if dispute.is_open and not dispute.is_chargeback:
         dispute_move(
             dispute, DisputeState.RESOLVED, resolution=resolution, resolved_at=timezone.now()
         )
