@@ -354,6 +354,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "jobs.models.JobStatus",
         "DeliveryOptionEnum": "jobs.models.DeliveryOption",
         "RecipientDeliveryOptionEnum": "jobs.tracking.rules.RECIPIENT_DELIVERY_OPTIONS",
+        "DisputeReasonEnum": "payments.models.disputes.DisputeReason",
     },
 }
 

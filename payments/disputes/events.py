@@ -47,13 +47,17 @@ def dispute_public(dispute: Dispute) -> dict[str, Any]:
     }
 
 
-def dispute_notify(*, dispute: Dispute, event: str, actor: User | None = None) -> None:
+def dispute_notify(
+    *, dispute: Dispute, event: str, actor: User | None = None, as_job_event: bool = True
+) -> None:
     """Queue the webhook and frames for ``event`` (``dispute.<what>``); ``dispute.job`` must
-    be the job row the caller locked."""
+    be the job row the caller locked. ``as_job_event=False`` tells only the courier: the
+    recipient's dispute opened from a problem report, which the shop hears of as the
+    report's own ``job.problem_reported`` event."""
     body = dispute_public(dispute)
     frame = {"type": "dispute", "event": event, "dispute": body}
     job = dispute.job
-    if dispute.opener == DisputeOpener.COURIER:
+    if dispute.opener == DisputeOpener.COURIER or not as_job_event:
         if job.courier_id is not None:
             broadcast_on_commit([courier_group(job.courier_id)], frame)
         return

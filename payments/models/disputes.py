@@ -143,11 +143,6 @@ class Dispute(models.Model):
                 condition=models.Q(state__in=OPEN_STATES),
                 name="dispute_one_open_per_job_opener",
             ),
-            models.UniqueConstraint(
-                fields=["recipient_problem"],
-                condition=models.Q(recipient_problem__isnull=False),
-                name="dispute_one_per_recipient_problem",
-            ),
             models.CheckConstraint(
                 condition=~models.Q(opener="stripe") | models.Q(stripe_dispute_id__isnull=False),
                 name="dispute_chargeback_has_stripe_id",

@@ -275,7 +275,12 @@ def dispute_open(
             amount_minor=dispute.claim_total_minor,
             note=description,
         )
-        dispute_notify(dispute=dispute, event="dispute.opened", actor=opened_by)
+        dispute_notify(
+            dispute=dispute,
+            event="dispute.opened",
+            actor=opened_by,
+            as_job_event=recipient_problem is None,
+        )
     return dispute
 
 
