@@ -45,6 +45,7 @@ CALLER_BY_TAG = {
     "staff": "staff",
     # A sandbox shop's test controls; a real shop's job is a 404 there, like another's.
     "sandbox": "shop",
+    "disputes": "shop",
 }
 # Stripe's webhooks read the raw body: only a valid signature makes it an event.
 RAW_BODY_OPERATIONS = {
@@ -104,7 +105,14 @@ def _body_schema(operation: dict[str, Any]) -> dict[str, Any]:
 
 
 ALL = _operations()
-BODY_OPERATIONS = [(method, path) for method, path, operation in ALL if "requestBody" in operation]
+# Operations on an object the world below does not build yet (a dispute): their view looks
+# the object up before it reads the body, so a body test would only see the 404.
+NOT_IN_THE_WORLD = {"POST /api/v1/courier/disputes/{id}/reply/"}
+BODY_OPERATIONS = [
+    (method, path)
+    for method, path, operation in ALL
+    if "requestBody" in operation and _key(method, path) not in NOT_IN_THE_WORLD
+]
 JSON_BODY_OPERATIONS = [
     (method, path)
     for method, path in BODY_OPERATIONS
@@ -503,6 +511,10 @@ CONFLICT_TESTS = {
     "test_rescheduling_after_pickup_is_a_409",
     "POST /api/v1/sandbox/jobs/{id}/advance/": "tests.jobs.test_sandbox::"
     "test_advance_a_cancelled_job_is_409",
+    "POST /api/v1/jobs/{id}/disputes/": "tests.payments.disputes.test_api::"
+    "test_second_open_dispute_and_closed_window_are_409",
+    "POST /api/v1/courier/disputes/{id}/reply/": "tests.payments.disputes.test_api::"
+    "test_courier_reply_refusals",
 }
 
 
