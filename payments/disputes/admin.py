@@ -84,8 +84,10 @@ def _note(required: bool = False, label: str = "Note") -> forms.CharField:
     )
 
 
-def _minor(label: str, minimum: int = 0) -> forms.IntegerField:
-    return forms.IntegerField(label=label, min_value=minimum, max_value=2**62, initial=0)
+def _minor(label: str, minimum: int = 0, required: bool = True) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label, min_value=minimum, max_value=2**62, initial=0, required=required
+    )
 
 
 class FullRefundForm(ActionForm):
@@ -93,15 +95,20 @@ class FullRefundForm(ActionForm):
 
 
 class PartialRefundForm(ActionForm):
-    value_minor = _minor("Parcel value")
-    fee_minor = _minor("Delivery fee")
-    tip_minor = _minor("Tip")
+    """The parts left empty are 0; at least one must be more."""
+
+    PARTS = ("value_minor", "fee_minor", "tip_minor")
+    value_minor = _minor("Parcel value", required=False)
+    fee_minor = _minor("Delivery fee", required=False)
+    tip_minor = _minor("Tip", required=False)
     note = _note()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        parts = [data.get(name) or 0 for name in ("value_minor", "fee_minor", "tip_minor")]
-        if not self.errors and sum(parts) == 0:
+        for name in self.PARTS:
+            if name not in self.errors and data.get(name) is None:
+                data[name] = 0
+        if not self.errors and sum(data[name] for name in self.PARTS) == 0:
             raise forms.ValidationError("Refund more than 0 in at least one part.")
         return data
 
@@ -157,6 +164,60 @@ def _with_courier(dispute: Dispute) -> bool:
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
+        perms.FULL_REFUND,
+        "Refund everything",
+        FullRefundForm,
+        lambda d, u, c: services.dispute_full_refund(
+            dispute=d, actor=u, note=c["note"], idempotency_key=c["idempotency_key"]
+        ),
+        _open_claim,
+        True,
+    ),
+    ActionSpec(
+        perms.PARTIAL_REFUND,
+        "Refund part",
+        PartialRefundForm,
+        lambda d, u, c: services.dispute_refund(
+            dispute=d,
+            actor=u,
+            value_minor=c["value_minor"],
+            fee_minor=c["fee_minor"],
+            tip_minor=c["tip_minor"],
+            note=c["note"],
+            idempotency_key=c["idempotency_key"],
+        ),
+        _open_claim,
+        True,
+    ),
+    ActionSpec(
+        perms.COURIER_ADJUSTMENT,
+        "Take back from the courier",
+        AmountForm,
+        lambda d, u, c: services.dispute_courier_adjust(
+            dispute=d,
+            actor=u,
+            amount_minor=c["amount_minor"],
+            note=c["note"],
+            idempotency_key=c["idempotency_key"],
+        ),
+        _with_courier,
+        True,
+    ),
+    ActionSpec(
+        perms.COURIER_COMPENSATION,
+        "Compensate the courier",
+        AmountForm,
+        lambda d, u, c: services.dispute_courier_compensate(
+            dispute=d,
+            actor=u,
+            amount_minor=c["amount_minor"],
+            note=c["note"],
+            idempotency_key=c["idempotency_key"],
+        ),
+        _with_courier,
+        True,
+    ),
+    ActionSpec(
         perms.REJECT,
         "Reject the claim",
         RejectForm,
@@ -180,8 +241,17 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _open,
         False,
     ),
+    ActionSpec(
+        perms.SUBMIT_EVIDENCE,
+        "Submit the evidence to Stripe",
+        ConfirmForm,
+        lambda d, u, c: services.dispute_submit_evidence(
+            dispute=d, actor=u, idempotency_key=c["idempotency_key"]
+        ),
+        lambda d: d.is_chargeback and d.is_open,
+        True,
+    ),
 )
-
 ACTIONS_BY_KIND = {spec.kind: spec for spec in ACTIONS}
 
 
@@ -340,9 +410,14 @@ class DisputeAdmin(admin.ModelAdmin):
         self, request: HttpRequest, dispute: Dispute, bound: ActionForm | None = None
     ) -> TemplateResponse:
         allowed = _permissions(request)
+        limit = perms.refund_limit_minor(request.user)
+        room = services.refundable_parts(dispute=dispute)
+        hidden = set()
+        if limit is not None and room.fee_minor + room.tip_minor > limit:
+            hidden.add(perms.FULL_REFUND)  # more is left than this user may refund at once
         forms_shown = []
         for spec in ACTIONS:
-            if spec.kind not in allowed or not spec.applies(dispute):
+            if spec.kind not in allowed or spec.kind in hidden or not spec.applies(dispute):
                 continue
             form = (
                 bound
@@ -352,7 +427,6 @@ class DisputeAdmin(admin.ModelAdmin):
             url = reverse("admin:payments_dispute_act", args=[dispute.pk, spec.kind])
             forms_shown.append({"spec": spec, "form": form, "url": url})
         evidence = dispute_evidence(dispute=dispute)
-        limit = perms.refund_limit_minor(request.user)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -363,6 +437,7 @@ class DisputeAdmin(admin.ModelAdmin):
             "job": evidence.job.job,
             "charges": job_charges(job=evidence.job.job),
             "refunded": dispute_refunded_parts(dispute=dispute),
+            "refundable": room,
             "action_forms": forms_shown,
             "refund_limit_minor": limit,
             "map": {

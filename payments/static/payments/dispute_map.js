@@ -21,7 +21,9 @@
     }
     L.control.scale().addTo(map);
     var layer = L.geoJSON(data, {
+      // Points get their own style in pointToLayer; only the line is styled here.
       style: function (feature) {
+        if (feature.geometry.type !== "LineString") return {};
         return { className: "route-breadcrumbs", color: "#ef6c00", weight: 4, opacity: 0.9 };
       },
       pointToLayer: function (feature, latlng) {

@@ -11,7 +11,18 @@ import pytest
 from django.contrib.messages import get_messages
 
 from payments.disputes.services import dispute_open
-from payments.models import Dispute, DisputeAction, DisputeMessage
+from payments.models import (
+    Dispute,
+    DisputeAction,
+    DisputeMessage,
+    JobPayment,
+    JournalEntry,
+    MoneyCommand,
+)
+from tests.concurrency import on_another_connection, race
+from tests.factories import ServiceZoneFactory
+from tests.payments.disputes.admin_helpers import data_text, delivered_scene
+from tests.payments.helpers import drain, every_entry_balances, standin_objects
 
 pytestmark = pytest.mark.django_db
 
@@ -185,3 +196,228 @@ def test_get_on_an_action_and_unknown_actions(client, support, dispute) -> None:
 
     assert (get.status_code, unknown.status_code, missing.status_code) == (405, 404, 404)
     assert DisputeAction.objects.filter(dispute=dispute).count() == 1  # the opening only
+
+
+# --- money: against the stand-in, with the ledger -----------------------------------------
+
+
+@pytest.fixture
+def scene(standin, zone):
+    return delivered_scene(standin)
+
+
+@pytest.fixture
+def paid(scene) -> Dispute:
+    """The shop's dispute on a paid, delivered job (fee 795 = 645 + tip 150 charged)."""
+    return dispute_open(
+        job=scene.job,
+        opener="shop",
+        actor=scene.shop_user,
+        reason="damaged",
+        description="Crushed.",
+        claim_value_minor=1500,
+        claim_fee_minor=300,
+        claim_tip_minor=0,
+    )
+
+
+def entries(job_id, kind: str) -> list[list[tuple[str, int]]]:
+    return [
+        sorted(entry.lines.values_list("account__code", "amount_minor"))
+        for entry in JournalEntry.objects.filter(job_id=job_id, kind=kind).order_by("pk")
+    ]
+
+
+def test_partial_refund_split_by_part_refunds_once(client, support, standin, paid) -> None:
+    client.force_login(support)
+    key = rendered_key(client, paid, "partial_refund")
+    fields = {"value_minor": 400, "fee_minor": 300, "tip_minor": 50, "note": "Crushed"}
+
+    first = act(client, paid, "partial_refund", key, **fields)
+    again = act(client, paid, "partial_refund", key, **fields)
+    drain()
+
+    assert said(first) == [("success", "Refund part: done (Partial refund).")]
+    assert said(again) == [("warning", "Refund part: already done (this form was sent before).")]
+    (action,) = DisputeAction.objects.filter(dispute=paid, kind="partial_refund")
+    assert (action.refund_value_minor, action.refund_fee_minor, action.refund_tip_minor) == (
+        400,
+        300,
+        50,
+    )
+    assert (action.actor, action.note, action.idempotency_key) == (support, "Crushed", key)
+    assert action.money_command.kind == "refund"
+    assert action.money_command.state == "succeeded"
+    assert MoneyCommand.objects.filter(job_id=paid.job_id, kind="refund").count() == 1
+    assert [r["amount"] for r in standin_objects(standin, "refund")] == [750]
+    assert entries(paid.job_id, "refund") == [[("refunds", 750), ("stripe_clearing", -750)]]
+    assert every_entry_balances()
+    assert JobPayment.objects.get(job_id=paid.job_id).refunded_minor == 750
+    paid.refresh_from_db()
+    assert (paid.state, paid.resolution) == ("resolved", "partial_refund")
+
+
+def test_finance_refunds_everything_left(client, finance, standin, scene, paid) -> None:
+    client.force_login(finance)
+    key = rendered_key(client, paid, "full_refund")
+
+    response = act(client, paid, "full_refund", key, note="All back")
+    drain()
+
+    charged = scene.job.total_minor + 150
+    assert said(response) == [("success", "Refund everything: done (Full refund).")]
+    action = DisputeAction.objects.get(dispute=paid, kind="full_refund")
+    assert (action.refund_fee_minor, action.refund_tip_minor, action.refund_value_minor) == (
+        scene.job.total_minor,
+        150,
+        0,
+    )
+    assert entries(paid.job_id, "refund") == [[("refunds", charged), ("stripe_clearing", -charged)]]
+    assert every_entry_balances()
+
+
+def test_finance_takes_back_from_and_compensates_the_courier(
+    client, finance, standin, scene, paid
+) -> None:
+    client.force_login(finance)
+    payable = f"courier_payable:{scene.courier.pk}"
+    adjust = rendered_key(client, paid, "courier_adjustment")
+    compensate = rendered_key(client, paid, "courier_compensation")
+
+    taken = act(client, paid, "courier_adjustment", adjust, amount_minor=200, note="Careless")
+    given = act(client, paid, "courier_compensation", compensate, amount_minor=120, note="Stairs")
+    drain()
+
+    assert said(taken) == [("success", "Take back from the courier: done (Courier adjustment).")]
+    assert said(given) == [("success", "Compensate the courier: done (Courier compensation).")]
+    adjustment = DisputeAction.objects.get(dispute=paid, kind="courier_adjustment")
+    compensation = DisputeAction.objects.get(dispute=paid, kind="courier_compensation")
+    assert (adjustment.amount_minor, adjustment.note) == (200, "Careless")
+    assert (compensation.amount_minor, compensation.note) == (120, "Stairs")
+    assert sorted(adjustment.journal_entry.lines.values_list("account__code", "amount_minor")) == [
+        (payable, 200),
+        ("refunds", -200),
+    ]
+    assert sorted(
+        compensation.journal_entry.lines.values_list("account__code", "amount_minor")
+    ) == [("compensations", 120), (payable, -120)]
+    assert every_entry_balances()
+
+
+def test_support_sees_only_its_forms_and_finance_all_money_forms(
+    client, support, finance, paid
+) -> None:
+    def forms_for(user) -> list[str]:
+        client.force_login(user)
+        html = client.get(f"{BASE}/{paid.pk}/change/").content.decode()
+        return re.findall(
+            r'<form method="post" action="[^"]+" class="dispute-action" '
+            r'data-action="([a-z_]+)"',
+            html,
+        )
+
+    assert forms_for(support) == ["full_refund", "partial_refund", "reject", "request_info"]
+    assert forms_for(finance) == [
+        "full_refund",
+        "partial_refund",
+        "courier_adjustment",
+        "courier_compensation",
+        "reject",
+        "request_info",
+    ]
+
+
+def test_support_does_not_see_a_full_refund_beyond_its_limit(
+    client, support, paid, settings
+) -> None:
+    settings.DISPUTE_SUPPORT_REFUND_LIMIT_MINOR = 500  # less than the 795 charged
+    client.force_login(support)
+
+    html = client.get(f"{BASE}/{paid.pk}/change/").content.decode()
+
+    assert 'data-action="full_refund"' not in html
+    assert 'data-action="partial_refund"' in html
+    assert data_text(html)[("field", "refund-limit")] == [
+        "You may refund up to 500 (minor units) in all on a dispute."
+    ]
+
+
+def test_service_refusals_are_error_messages_and_change_nothing(
+    client, support, standin, paid, settings
+) -> None:
+    settings.DISPUTE_SUPPORT_REFUND_LIMIT_MINOR = 1000
+    client.force_login(support)
+    over_limit = rendered_key(client, paid, "partial_refund")
+    forged = f"admin:{paid.pk}:courier_adjustment:{'b' * 32}"
+
+    limit = act(client, paid, "partial_refund", over_limit, value_minor=700, fee_minor=301)
+    denied = act(client, paid, "courier_adjustment", forged, amount_minor=100)
+    too_much = act(
+        client, paid, "partial_refund", rendered_key(client, paid, "partial_refund"), tip_minor=151
+    )
+
+    assert said(limit) == [
+        (
+            "error",
+            "Refund part: Support may refund at most 1000; finance can make this refund. "
+            "(over_support_limit)",
+        )
+    ]
+    assert said(denied) == [
+        (
+            "error",
+            "Take back from the courier: You may not take this action on disputes. "
+            "(permission_denied)",
+        )
+    ]
+    ((level, text),) = said(too_much)
+    assert level == "error"
+    assert text.endswith("(amount_exceeds_charge)")
+    assert "tip_minor at most 150" in text
+    for response in (limit, denied, too_much):
+        assert (response.status_code, response.redirect_chain) == (200, [])
+    assert DisputeAction.objects.filter(dispute=paid).values_list("kind", flat=True).get() == "open"
+    assert MoneyCommand.objects.filter(kind="refund").count() == 0
+    assert standin_objects(standin, "refund") == []
+    paid.refresh_from_db()
+    assert paid.state == "awaiting_courier"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_refunding_at_once_move_money_once(standin, finance) -> None:
+    from django.test import Client
+
+    def set_up():
+        ServiceZoneFactory(name="Berlin")
+        scene = delivered_scene(standin)
+        return dispute_open(
+            job=scene.job,
+            opener="shop",
+            actor=scene.shop_user,
+            reason="damaged",
+            description="",
+            claim_value_minor=0,
+            claim_fee_minor=300,
+            claim_tip_minor=0,
+        )
+
+    dispute = on_another_connection(set_up)
+    clients = [Client(), Client()]
+    keys = []
+    for one in clients:
+        one.force_login(finance)
+        keys.append(rendered_key(one, dispute, "partial_refund"))
+
+    results = race(
+        *[
+            lambda one=one, key=key: act(one, dispute, "partial_refund", key, fee_minor=300)
+            for one, key in zip(clients, keys, strict=True)
+        ]
+    )
+    on_another_connection(drain)
+
+    messages = sorted(said(response)[0][0] for response in results)
+    assert messages == ["error", "success"]
+    assert DisputeAction.objects.filter(dispute=dispute, kind="partial_refund").count() == 1
+    assert MoneyCommand.objects.filter(job_id=dispute.job_id, kind="refund").count() == 1
+    assert [r["amount"] for r in standin_objects(standin, "refund")] == [300]

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import JobStatus
-from payments.disputes.services import dispute_open, dispute_reject
+from payments.disputes.services import dispute_open, dispute_reject, disputes_sweep
 from payments.models import Dispute, DisputeAction
 from tests.factories import (
     CourierFactory,
@@ -40,7 +40,7 @@ def _delivered(shop, courier, zone, ref: str):
 
 
 @pytest.fixture
-def disputes(support) -> dict[str, Dispute]:
+def disputes(settings, support) -> dict[str, Dispute]:
     """Four disputes that differ in every filtered field."""
     berlin = ServiceZoneFactory(name="Berlin")
     hamburg = ServiceZoneFactory(name="Hamburg")
@@ -72,7 +72,10 @@ def disputes(support) -> dict[str, Dispute]:
         "never": open_(jobs["books"], "recipient", None, "never_delivered", 0, 600),
         "courier": open_(jobs["late"], "courier", ali.user, "other", 0, 0),
     }
+    settings.DISPUTE_REVIEW_SLA_HOURS = 0
     found["big"] = open_(jobs["big"], "shop", books, "missing_items", 20000, 636)
+    settings.DISPUTE_REVIEW_SLA_HOURS = 72
+    disputes_sweep(now=timezone.now())
     dispute_reject(
         dispute=found["never"], actor=support, reason="Delivered on camera.", idempotency_key="t:r"
     )
@@ -102,7 +105,12 @@ def test_filters(client, support, disputes) -> None:
         d["damaged"].pk,
         d["courier"].pk,
     }
-    assert listed(client, "?is_sla_breached__exact=1") == set()
+    assert listed(client, "?is_sla_breached__exact=1") == {d["big"].pk}
+    assert listed(client, "?is_sla_breached__exact=0") == {
+        d["damaged"].pk,
+        d["never"].pk,
+        d["courier"].pk,
+    }
     assert listed(client, "?claim=lt1000") == {d["never"].pk, d["courier"].pk}
     assert listed(client, "?claim=1000-4999") == {d["damaged"].pk}
     assert listed(client, "?claim=5000-19999") == set()
