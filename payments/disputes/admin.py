@@ -146,20 +146,45 @@ class ActionSpec:
     label: str
     form: type[ActionForm]
     call: Callable[[Dispute, User, dict[str, Any]], DisputeAction]
-    applies: Callable[[Dispute], bool]
+    applies: Callable[[Dispute, set[str]], bool]  # (the dispute, the kinds done on it)
     moves_money: bool
 
 
-def _open(dispute: Dispute) -> bool:
+REFUNDS = {perms.FULL_REFUND, perms.PARTIAL_REFUND}
+
+
+def _open(dispute: Dispute, done: set[str]) -> bool:
     return dispute.is_open
 
 
-def _open_claim(dispute: Dispute) -> bool:
+def _open_claim(dispute: Dispute, done: set[str]) -> bool:
     return dispute.is_open and not dispute.is_chargeback
 
 
-def _with_courier(dispute: Dispute) -> bool:
-    return dispute.is_open and dispute.job.courier_id is not None
+def _refund(dispute: Dispute, done: set[str]) -> bool:
+    """A claim takes one refund, also after another money action resolved it."""
+    return (
+        (dispute.is_open or dispute.state == "resolved")
+        and not dispute.is_chargeback
+        and not done & REFUNDS
+    )
+
+
+def _courier_money(kind: str) -> Callable[[Dispute, set[str]], bool]:
+    """One adjustment and one compensation per dispute, also once it is resolved."""
+
+    def applies(dispute: Dispute, done: set[str]) -> bool:
+        return (
+            (dispute.is_open or dispute.state == "resolved")
+            and dispute.job.courier_id is not None
+            and kind not in done
+        )
+
+    return applies
+
+
+def _evidence(dispute: Dispute, done: set[str]) -> bool:
+    return dispute.is_chargeback and dispute.is_open and perms.SUBMIT_EVIDENCE not in done
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -170,7 +195,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         lambda d, u, c: services.dispute_full_refund(
             dispute=d, actor=u, note=c["note"], idempotency_key=c["idempotency_key"]
         ),
-        _open_claim,
+        _refund,
         True,
     ),
     ActionSpec(
@@ -186,7 +211,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
             note=c["note"],
             idempotency_key=c["idempotency_key"],
         ),
-        _open_claim,
+        _refund,
         True,
     ),
     ActionSpec(
@@ -200,7 +225,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
             note=c["note"],
             idempotency_key=c["idempotency_key"],
         ),
-        _with_courier,
+        _courier_money(perms.COURIER_ADJUSTMENT),
         True,
     ),
     ActionSpec(
@@ -214,7 +239,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
             note=c["note"],
             idempotency_key=c["idempotency_key"],
         ),
-        _with_courier,
+        _courier_money(perms.COURIER_COMPENSATION),
         True,
     ),
     ActionSpec(
@@ -248,7 +273,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         lambda d, u, c: services.dispute_submit_evidence(
             dispute=d, actor=u, idempotency_key=c["idempotency_key"]
         ),
-        lambda d: d.is_chargeback and d.is_open,
+        _evidence,
         True,
     ),
 )
@@ -415,9 +440,12 @@ class DisputeAdmin(admin.ModelAdmin):
         hidden = set()
         if limit is not None and room.fee_minor + room.tip_minor > limit:
             hidden.add(perms.FULL_REFUND)  # more is left than this user may refund at once
+        done = set(dispute.actions.values_list("kind", flat=True))
         forms_shown = []
         for spec in ACTIONS:
-            if spec.kind not in allowed or spec.kind in hidden or not spec.applies(dispute):
+            if spec.kind in hidden or spec.kind not in allowed:
+                continue
+            if not spec.applies(dispute, done):
                 continue
             form = (
                 bound

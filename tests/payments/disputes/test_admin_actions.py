@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from django.contrib.messages import get_messages
 
-from payments.disputes.services import dispute_open
+from payments.disputes.services import chargeback_sync, dispute_open
 from payments.models import (
     Dispute,
     DisputeAction,
@@ -421,3 +422,58 @@ def test_two_staff_refunding_at_once_move_money_once(standin, finance) -> None:
     assert DisputeAction.objects.filter(dispute=dispute, kind="partial_refund").count() == 1
     assert MoneyCommand.objects.filter(job_id=dispute.job_id, kind="refund").count() == 1
     assert [r["amount"] for r in standin_objects(standin, "refund")] == [300]
+
+
+def test_finance_submits_a_chargebacks_evidence_once(client, finance, support, standin, scene):
+    payment = JobPayment.objects.get(job_id=scene.job.pk)
+    opened = requests.post(
+        f"{standin.base_url}/_standin/charges/{payment.charge_id}/dispute",
+        json={"reason": "product_not_received"},
+        timeout=5,
+    )
+    opened.raise_for_status()
+    chargeback = chargeback_sync(stripe_dispute_id=opened.json()["id"])
+    client.force_login(support)
+    support_page = client.get(f"{BASE}/{chargeback.pk}/change/").content.decode()
+    client.force_login(finance)
+    key = rendered_key(client, chargeback, "submit_evidence")
+    finance_page = data_text(client.get(f"{BASE}/{chargeback.pk}/change/").content.decode())
+
+    response = act(client, chargeback, "submit_evidence", key)
+    drain()
+
+    # Support sees the chargeback but cannot act on its money, nor refund or reject it.
+    assert re.findall(r'data-action="([a-z_]+)"', support_page) == ["request_info"]
+    assert finance_page[("field", "stripe-dispute")][0].startswith(
+        f"{chargeback.stripe_dispute_id} product_not_received needs_response"
+    )
+    assert said(response) == [
+        ("success", "Submit the evidence to Stripe: done (Evidence submitted to Stripe).")
+    ]
+    action = DisputeAction.objects.get(dispute=chargeback, kind="submit_evidence")
+    assert (action.actor, action.idempotency_key) == (finance, key)
+    assert action.money_command.state == "succeeded"
+    chargeback.refresh_from_db()
+    assert chargeback.state == "under_review"
+    after = client.get(f"{BASE}/{chargeback.pk}/change/").content.decode()
+    assert 'data-action="submit_evidence"' not in after
+
+
+def test_after_a_refund_only_the_courier_money_actions_are_left(
+    client, finance, standin, paid
+) -> None:
+    client.force_login(finance)
+    act(
+        client,
+        paid,
+        "partial_refund",
+        rendered_key(client, paid, "partial_refund"),
+        fee_minor=100,
+    )
+
+    html = client.get(f"{BASE}/{paid.pk}/change/").content.decode()
+
+    assert re.findall(r'class="dispute-action" data-action="([a-z_]+)"', html) == [
+        "courier_adjustment",
+        "courier_compensation",
+    ]
