@@ -9,13 +9,8 @@ do is the services' rule (payments.disputes.permissions); the page only hides th
 
 from __future__ import annotations
 
-import re
-import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -27,14 +22,14 @@ from django.urls import path, reverse
 
 from jobs.models import JobPhoto
 from marketplace.api.errors import ApplicationError
-from marketplace.models import User
 from payments.disputes import permissions as perms
 from payments.disputes import services
+from payments.disputes.admin.actions import ACTIONS, ACTIONS_BY_KIND
+from payments.disputes.admin.forms import ActionForm
 from payments.disputes.evidence import dispute_evidence
 from payments.disputes.selectors import dispute_refunded_parts, job_charges
-from payments.models import Dispute, DisputeAction, DisputeParty, DisputePhoto
+from payments.models import Dispute, DisputeAction, DisputePhoto
 
-NOTE_MAX = 2000
 CLAIM_TOTAL = F("claim_value_minor") + F("claim_fee_minor") + F("claim_tip_minor")
 
 
@@ -45,239 +40,6 @@ def _permissions(request: HttpRequest) -> set[str]:
         cached = perms.dispute_permissions(request.user)
         request._dispute_permissions = cached
     return cached
-
-
-# --- Action forms ----------------------------------------------------------------------------
-
-
-class ActionForm(forms.Form):
-    """The base of every action form: the one-time key, bound to this dispute and action."""
-
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
-
-    def __init__(self, *args: Any, dispute: Dispute, kind: str, **kwargs: Any) -> None:
-        self.dispute = dispute
-        self.kind = kind
-        kwargs.setdefault("prefix", kind)
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial["idempotency_key"] = new_key(dispute, kind)
-
-    def clean_idempotency_key(self) -> str:
-        key = self.cleaned_data["idempotency_key"]
-        pattern = rf"admin:{re.escape(str(self.dispute.pk))}:{re.escape(self.kind)}:[0-9a-f]{{32}}"
-        if not re.fullmatch(pattern, key):
-            raise forms.ValidationError("This form is not for this action; reload the page.")
-        return key
-
-
-def new_key(dispute: Dispute, kind: str) -> str:
-    return f"admin:{dispute.pk}:{kind}:{secrets.token_hex(16)}"
-
-
-def _note(required: bool = False, label: str = "Note") -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        required=required,
-        max_length=NOTE_MAX,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-    )
-
-
-def _minor(label: str, minimum: int = 0, required: bool = True) -> forms.IntegerField:
-    return forms.IntegerField(
-        label=label, min_value=minimum, max_value=2**62, initial=0, required=required
-    )
-
-
-class FullRefundForm(ActionForm):
-    note = _note()
-
-
-class PartialRefundForm(ActionForm):
-    """The parts left empty are 0; at least one must be more."""
-
-    PARTS = ("value_minor", "fee_minor", "tip_minor")
-    value_minor = _minor("Parcel value", required=False)
-    fee_minor = _minor("Delivery fee", required=False)
-    tip_minor = _minor("Tip", required=False)
-    note = _note()
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        for name in self.PARTS:
-            if name not in self.errors and data.get(name) is None:
-                data[name] = 0
-        if not self.errors and sum(data[name] for name in self.PARTS) == 0:
-            raise forms.ValidationError("Refund more than 0 in at least one part.")
-        return data
-
-
-class AmountForm(ActionForm):
-    amount_minor = _minor("Amount", minimum=1)
-    note = _note()
-
-
-class RejectForm(ActionForm):
-    reason = _note(required=True, label="Reason")
-
-
-class RequestInfoForm(ActionForm):
-    party = forms.ChoiceField(label="Ask")
-    message = _note(required=True, label="Message")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        parties = [DisputeParty.SHOP, DisputeParty.RECIPIENT]
-        if self.dispute.job.courier_id is not None:
-            parties.append(DisputeParty.COURIER)
-        self.fields["party"].choices = [(party.value, party.label) for party in parties]
-
-
-class ConfirmForm(ActionForm):
-    """Nothing to fill in: the key alone."""
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    """One button on the page: who may press it, its form, and the one service it calls."""
-
-    kind: str
-    label: str
-    form: type[ActionForm]
-    call: Callable[[Dispute, User, dict[str, Any]], DisputeAction]
-    applies: Callable[[Dispute, set[str]], bool]  # (the dispute, the kinds done on it)
-    moves_money: bool
-
-
-REFUNDS = {perms.FULL_REFUND, perms.PARTIAL_REFUND}
-
-
-def _open(dispute: Dispute, done: set[str]) -> bool:
-    return dispute.is_open
-
-
-def _open_claim(dispute: Dispute, done: set[str]) -> bool:
-    return dispute.is_open and not dispute.is_chargeback
-
-
-def _refund(dispute: Dispute, done: set[str]) -> bool:
-    """A claim takes one refund, also after another money action resolved it."""
-    return (
-        (dispute.is_open or dispute.state == "resolved")
-        and not dispute.is_chargeback
-        and not done & REFUNDS
-    )
-
-
-def _courier_money(kind: str) -> Callable[[Dispute, set[str]], bool]:
-    """One adjustment and one compensation per dispute, also once it is resolved."""
-
-    def applies(dispute: Dispute, done: set[str]) -> bool:
-        return (
-            (dispute.is_open or dispute.state == "resolved")
-            and dispute.job.courier_id is not None
-            and kind not in done
-        )
-
-    return applies
-
-
-def _evidence(dispute: Dispute, done: set[str]) -> bool:
-    return dispute.is_chargeback and dispute.is_open and perms.SUBMIT_EVIDENCE not in done
-
-
-ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec(
-        perms.FULL_REFUND,
-        "Refund everything",
-        FullRefundForm,
-        lambda d, u, c: services.dispute_full_refund(
-            dispute=d, actor=u, note=c["note"], idempotency_key=c["idempotency_key"]
-        ),
-        _refund,
-        True,
-    ),
-    ActionSpec(
-        perms.PARTIAL_REFUND,
-        "Refund part",
-        PartialRefundForm,
-        lambda d, u, c: services.dispute_refund(
-            dispute=d,
-            actor=u,
-            value_minor=c["value_minor"],
-            fee_minor=c["fee_minor"],
-            tip_minor=c["tip_minor"],
-            note=c["note"],
-            idempotency_key=c["idempotency_key"],
-        ),
-        _refund,
-        True,
-    ),
-    ActionSpec(
-        perms.COURIER_ADJUSTMENT,
-        "Take back from the courier",
-        AmountForm,
-        lambda d, u, c: services.dispute_courier_adjust(
-            dispute=d,
-            actor=u,
-            amount_minor=c["amount_minor"],
-            note=c["note"],
-            idempotency_key=c["idempotency_key"],
-        ),
-        _courier_money(perms.COURIER_ADJUSTMENT),
-        True,
-    ),
-    ActionSpec(
-        perms.COURIER_COMPENSATION,
-        "Compensate the courier",
-        AmountForm,
-        lambda d, u, c: services.dispute_courier_compensate(
-            dispute=d,
-            actor=u,
-            amount_minor=c["amount_minor"],
-            note=c["note"],
-            idempotency_key=c["idempotency_key"],
-        ),
-        _courier_money(perms.COURIER_COMPENSATION),
-        True,
-    ),
-    ActionSpec(
-        perms.REJECT,
-        "Reject the claim",
-        RejectForm,
-        lambda d, u, c: services.dispute_reject(
-            dispute=d, actor=u, reason=c["reason"], idempotency_key=c["idempotency_key"]
-        ),
-        _open_claim,
-        False,
-    ),
-    ActionSpec(
-        perms.REQUEST_INFO,
-        "Ask for more information",
-        RequestInfoForm,
-        lambda d, u, c: services.dispute_request_info(
-            dispute=d,
-            actor=u,
-            party=c["party"],
-            message=c["message"],
-            idempotency_key=c["idempotency_key"],
-        ),
-        _open,
-        False,
-    ),
-    ActionSpec(
-        perms.SUBMIT_EVIDENCE,
-        "Submit the evidence to Stripe",
-        ConfirmForm,
-        lambda d, u, c: services.dispute_submit_evidence(
-            dispute=d, actor=u, idempotency_key=c["idempotency_key"]
-        ),
-        _evidence,
-        True,
-    ),
-)
-ACTIONS_BY_KIND = {spec.kind: spec for spec in ACTIONS}
 
 
 # --- Changelist filters ----------------------------------------------------------------------
