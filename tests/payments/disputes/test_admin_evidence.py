@@ -41,9 +41,7 @@ def test_the_timeline_says_who_when_and_where(scene) -> None:
         (6, "status", "picked_up", "at_dropoff", f"courier {courier}"),
         (7, "status", "at_dropoff", "delivered", f"courier {courier}"),
         (8, "problem_reported", "delivered", "delivered", "recipient"),
-        # The report opened the recipient's dispute, which the job's history records.
-        (9, "dispute", "delivered", "delivered", "system"),
-        (10, "rated", "delivered", "delivered", "recipient"),
+        (9, "rated", "delivered", "delivered", "recipient"),
     ]
     by_seq = {entry.seq: entry for entry in evidence.timeline}
     assert by_seq[5].position == {"lat": 52.5219, "lng": 13.4132}

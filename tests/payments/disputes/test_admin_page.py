@@ -14,7 +14,7 @@ from django.utils import timezone
 from jobs.models import JobPhoto
 from jobs.photos import job_photo_store
 from payments.disputes.services import dispute_open, dispute_request_info
-from payments.models import Dispute, JobPayment, JournalEntry, Transfer
+from payments.models import JobPayment, JournalEntry, Transfer
 from tests.factories import CourierFactory, JobFactory
 from tests.payments.disputes.admin_helpers import (
     GEOFENCE_REASON,
@@ -45,6 +45,7 @@ def dispute(scene):
         claim_fee_minor=300,
         claim_tip_minor=0,
         photos=[image(b"shop-photo")],
+        recipient_problem=scene.problem,
     )
 
 
@@ -144,10 +145,8 @@ def test_the_timeline_says_who_when_and_where(client, support, scene, dispute) -
         f"shop {shop}",
         "recipient",
         *[f"courier {courier}"] * 5,
-        "recipient",  # the problem report...
-        "system",  # ...opened the recipient's dispute
+        "recipient",  # the problem report
         "recipient",  # the rating
-        f"shop {shop}",  # the shop's dispute
     ]
     assert found[("field", "where")] == [
         "-",
@@ -157,8 +156,6 @@ def test_the_timeline_says_who_when_and_where(client, support, scene, dispute) -
         "52.5219, 13.4132",
         "52.5114, 13.376",
         "52.5114, 13.376",
-        "-",
-        "-",
         "-",
         "-",
     ]
@@ -172,22 +169,16 @@ def test_the_timeline_says_who_when_and_where(client, support, scene, dispute) -
 
 
 def test_the_recipients_side(client, support, scene, dispute) -> None:
-    # The recipient's problem report opened the recipient's own dispute on the job.
-    theirs = Dispute.objects.get(job=scene.job, opener="recipient")
-    assert theirs.recipient_problem == scene.problem
-    problem = ("problem", str(scene.problem.pk))
-    reported = f"{scene.problem.created_at:%Y-%m-%d %H:%M:%S}: damaged (delivered) "
-
     _, found = open_page(client, support, dispute)
-    _, on_theirs = open_page(client, support, theirs)
 
     assert found[("field", "instructions")] == ["Ring twice, third floor"]
     assert found[("field", "rating")] == ["2/5 Box damaged"]
     choices = found[("kind", "instructions_updated")][0]
     assert choices.endswith("Recipient instructions updated instructions=Ring twice, third floor")
-    assert found[problem] == [reported + "The box was crushed"]
-    assert on_theirs[problem] == [reported + "The box was crushed ← this dispute"]
-    assert on_theirs[("field", "opening")] == ["The box was crushed"]
+    assert found[("problem", str(scene.problem.pk))] == [
+        f"{scene.problem.created_at:%Y-%m-%d %H:%M:%S}: damaged (delivered) "
+        "The box was crushed ← this dispute"
+    ]
 
 
 def test_each_partys_messages_and_photos(client, support, scene, dispute) -> None:
@@ -237,7 +228,7 @@ def test_the_couriers_record(client, support, scene, dispute) -> None:
 
     assert found[("field", "courier-name")][0].startswith(f"Mia Lang (#{scene.courier.pk}, bike")
     assert found[("field", "courier-deliveries")] == ["1 delivered, 1 returned, 2 jobs"]
-    assert found[("field", "courier-disputes")] == ["2"]  # the shop's and the recipient's
+    assert found[("field", "courier-disputes")] == ["1"]
     assert found[("field", "courier-rating")] == ["2.00 from 1 rating; accepts 1.00 of offers"]
 
 
