@@ -15,6 +15,7 @@ class PaymentsConfig(AppConfig):
             job_payment_attach,
             job_release_authorise,
         )
+        from payments.disputes.services import dispute_from_problem
         from payments.flows import on_job_transitioned
         from payments.selectors import job_payment_outputs
 
@@ -24,3 +25,4 @@ class PaymentsConfig(AppConfig):
         hook_register("release", job_release_authorise)
         hook_register("transitioned", on_job_transitioned)
         hook_register("job_output", job_payment_outputs)
+        hook_register("problem_reported", dispute_from_problem)

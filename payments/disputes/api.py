@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.api.shop.outputs import paginated
+from jobs.api.shop.outputs import page_of, paginated
 from jobs.models import Job
 from jobs.photos import ProofImage, image_read
 from marketplace.api.errors import ApplicationError, NotFoundError
@@ -70,6 +70,8 @@ class DisputeDetailOutputSerializer(DisputeOutputSerializer):
     messages = DisputeMessageOutputSerializer(many=True)
 
 
+DisputePageSerializer = page_of(DisputeOutputSerializer, "DisputePage")
+
 DISPUTE_ERRORS = error_responses(
     {
         409: "`dispute_not_allowed` (the job has not started, or the window closed), "
@@ -124,7 +126,7 @@ class JobDisputesApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: DisputeOutputSerializer(many=True)},
+        responses={200: DisputePageSerializer},
         tags=["disputes"],
     )
     def get(self, request: Request, pk: UUID) -> Response:
@@ -190,7 +192,7 @@ class CourierDisputesApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: DisputeOutputSerializer(many=True)},
+        responses={200: DisputePageSerializer},
         tags=["courier"],
     )
     def get(self, request: Request) -> Response:

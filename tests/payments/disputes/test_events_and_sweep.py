@@ -12,9 +12,11 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from jobs.models import JobStatus
 from marketplace.asgi import application
 from payments.disputes.services import disputes_sweep
-from payments.models import Dispute, DisputeAction
+from payments.models import Dispute, DisputeAction, DisputeMessage
+from tests.jobs.tracking_helpers import track_url, tracked_job
 from tests.payments.disputes.conftest import shop_dispute
 from tests.workers import wait_for
 
@@ -93,3 +95,28 @@ def test_the_sweep_task_runs_on_a_real_cluster(delivered_job, shop_member, worke
     async_task("payments.disputes.tasks.disputes_sweep_task", group="payments")
     assert wait_for(lambda: Dispute.objects.get(pk=dispute.pk).state == "under_review", 60)
     assert DisputeAction.objects.filter(dispute=dispute, kind="review_due").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_recipient_problem_report_becomes_their_dispute(api_client) -> None:
+    job, token = tracked_job(JobStatus.AT_DROPOFF)
+    response = api_client.post(
+        track_url(token, "problem"), {"reason": "not_received", "text": "Nothing came."}
+    )
+    assert response.status_code == 200
+    dispute = Dispute.objects.get()
+    assert (dispute.opener, dispute.opened_by, dispute.reason, dispute.description) == (
+        "recipient",
+        None,
+        "never_delivered",
+        "Nothing came.",
+    )
+    assert (dispute.state, dispute.claim_total_minor) == ("awaiting_courier", 0)
+    assert dispute.recipient_problem.job_id == job.pk
+    # A second report while it is open is a message on the same dispute.
+    again = api_client.post(track_url(token, "problem"), {"reason": "damaged", "text": "And wet."})
+    assert again.status_code == 200
+    assert Dispute.objects.count() == 1
+    assert list(DisputeMessage.objects.values_list("party", "text")) == [
+        ("recipient", "Damaged: And wet.")
+    ]
