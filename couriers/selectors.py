@@ -110,6 +110,16 @@ def _matchable_params(
     }
 
 
+# The nearest couriers, each tried for a transaction-level advisory lock (key, courier
+# id) in the same statement. The LIMIT inside the subquery keeps the lock calls to the
+# rows returned.
+_NEAREST_RESERVED_SQL = f"""
+SELECT n.*, pg_try_advisory_xact_lock(%(lock_key)s, n.id::int) AS is_reserved
+FROM ({_NEAREST_SQL}) n
+ORDER BY n.distance_m, n.id
+"""
+
+
 def couriers_nearest_available(
     *,
     point: Point,
@@ -118,12 +128,15 @@ def couriers_nearest_available(
     sandbox: bool,
     limit: int = 10,
     exclude_pks: Collection[int] = (),
+    lock_key: int | None = None,
 ) -> list[Courier]:
     """Up to ``limit`` matchable couriers within ``radius_m`` of ``point``, nearest first.
 
     Matchable as ``_matchable_params`` says (``sandbox``: for a sandbox shop's job, so
     robo couriers only; otherwise real couriers only). Each courier carries
-    ``distance_m`` (metres on the WGS 84 spheroid).
+    ``distance_m`` (metres on the WGS 84 spheroid). With ``lock_key`` the same statement
+    tries ``pg_try_advisory_xact_lock(lock_key, id)`` for each courier returned (never
+    waiting), and ``is_reserved`` says whether this transaction now holds it.
     """
     params = _matchable_params(
         point=point,
@@ -132,7 +145,11 @@ def couriers_nearest_available(
         sandbox=sandbox,
         exclude_pks=exclude_pks,
     )
-    return list(Courier.objects.raw(_NEAREST_SQL, {**params, "limit": limit}))
+    if lock_key is None:
+        return list(Courier.objects.raw(_NEAREST_SQL, {**params, "limit": limit}))
+    return list(
+        Courier.objects.raw(_NEAREST_RESERVED_SQL, {**params, "limit": limit, "lock_key": lock_key})
+    )
 
 
 def couriers_matchable_count(
@@ -179,8 +196,12 @@ def couriers_ranked_for_pickup(
     sandbox: bool,
     limit: int = 10,
     exclude_pks: Collection[int] = (),
+    lock_key: int | None = None,
 ) -> list[RankedCourier]:
-    """The nearest matchable couriers, best score first (ties: nearer, then lower id)."""
+    """The nearest matchable couriers, best score first (ties: nearer, then lower id).
+
+    ``lock_key``: as ``couriers_nearest_available`` (each courier's ``is_reserved``).
+    """
     ranked = []
     for courier in couriers_nearest_available(
         point=point,
@@ -189,6 +210,7 @@ def couriers_ranked_for_pickup(
         sandbox=sandbox,
         limit=limit,
         exclude_pks=exclude_pks,
+        lock_key=lock_key,
     ):
         travel = straight_line_seconds(courier.distance_m, courier.vehicle)
         score = courier_score(

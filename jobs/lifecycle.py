@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.gis.geos import Point
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -27,6 +27,7 @@ from marketplace.api.errors import InvalidTransition
 from marketplace.models import Role, User
 from marketplace.realtime.broadcast import send_on_commit
 from marketplace.realtime.groups import courier_group, job_group, shop_group
+from marketplace.sqlcompose import insert_sql, mark_saved, update_sql
 
 S = JobStatus
 
@@ -93,8 +94,8 @@ def job_transition(
 
     ``is_locked=True`` says ``job`` is the row the caller's transaction already locked
     (``select_for_update``), with no unsaved change but what ``changes`` also names: it
-    is moved as it is, without a
-    re-read or a savepoint of its own (three round trips less), so any error raised here,
+    is moved as it is, without a re-read or a savepoint of its own (three round trips
+    less), so any error raised here,
     ``InvalidTransition`` included, must end the caller's transaction.
 
     ``courier_is_busy=True`` (assigning only) says the caller's transaction already moved
@@ -150,16 +151,7 @@ def job_transition(
             setattr(locked, field, value)
             update_fields.add(field)
         locked.last_event_seq += 1
-        locked.save(update_fields=sorted(update_fields))
-        _sync_courier_hold(
-            from_status,
-            to,
-            courier_id=locked.courier_id or previous_courier_id,
-            job_pk=locked.pk,
-            is_busy=courier_is_busy,
-        )
-
-        event = JobEvent.objects.create(
+        event = JobEvent(
             job=locked,
             seq=locked.last_event_seq,
             from_status=from_status,
@@ -172,10 +164,33 @@ def job_transition(
             reason=reason,
             data=dict(data or {}),
         )
+        _job_and_event_write(locked, update_fields, event)
+        _sync_courier_hold(
+            from_status,
+            to,
+            courier_id=locked.courier_id or previous_courier_id,
+            job_pk=locked.pk,
+            is_busy=courier_is_busy,
+        )
         _queue_side_effects(locked, event, previous_courier_id=previous_courier_id)
         # Subscribers (payments) write their part of the move in this same transaction.
         hook_run("transitioned", job=locked, event=event)
     return locked, event
+
+
+def _job_and_event_write(job: Job, update_fields: set[str], event: JobEvent) -> None:
+    """Save the job's changed fields and insert its event in one statement.
+
+    The same UPDATE and INSERT that ``job.save(update_fields=...)`` and
+    ``JobEvent.objects.create`` send, as a data-modifying CTE: two writes, one round trip.
+    """
+    alias = transaction.get_connection().alias
+    update, update_params = update_sql(job, update_fields, alias=alias)
+    insert, insert_params = insert_sql(JobEvent, [event], alias=alias, returning=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH job_saved AS ({update}) {insert}", (*update_params, *insert_params))
+        (event.pk,) = cursor.fetchone()
+    mark_saved([event], alias=alias)
 
 
 def _sync_courier_hold(
@@ -278,15 +293,8 @@ def _queue_side_effects(job: Job, event: JobEvent, *, previous_courier_id: int |
         )
 
 
-def job_record_creation(*, job: Job, actor: User | None) -> JobEvent:
-    """Write a new job's first event (∅ → its status) and queue the same side effects.
-
-    Call inside the transaction that inserted ``job``; only the posting service should.
-    """
-    if job.last_event_seq != 1:  # the posting service inserts it with 1 already
-        job.last_event_seq = 1
-        Job.objects.filter(pk=job.pk).update(last_event_seq=1)
-    event = JobEvent.objects.create(
+def _first_event(job: Job, actor: User | None) -> JobEvent:
+    return JobEvent(
         job=job,
         seq=1,
         from_status="",
@@ -294,5 +302,38 @@ def job_record_creation(*, job: Job, actor: User | None) -> JobEvent:
         actor=actor,
         actor_role=_actor_role(actor),
     )
+
+
+def job_record_creation(*, job: Job, actor: User | None) -> JobEvent:
+    """Write a saved new job's first event (∅ → its status) and queue the side effects.
+
+    Call inside the transaction that inserted ``job``. The posting service inserts the
+    job and this event in one statement instead (``job_insert``).
+    """
+    if job.last_event_seq != 1:
+        job.last_event_seq = 1
+        Job.objects.filter(pk=job.pk).update(last_event_seq=1)
+    event = _first_event(job, actor)
+    event.save(force_insert=True)
+    _queue_side_effects(job, event, previous_courier_id=None)
+    return event
+
+
+def job_insert(*, job: Job, actor: User | None) -> JobEvent:
+    """Insert a new job and its first event in one statement, and queue the side effects.
+
+    The INSERTs that ``job.save(force_insert=True)`` and ``job_record_creation`` send, as
+    a data-modifying CTE (the event's foreign key is checked at the end of the statement,
+    when the job row is there): one round trip. Call inside the posting transaction.
+    """
+    job.last_event_seq = 1
+    event = _first_event(job, actor)
+    alias = transaction.get_connection().alias
+    job_sql, job_params = insert_sql(Job, [job], alias=alias)
+    event_sql, event_params = insert_sql(JobEvent, [event], alias=alias, returning=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH job_row AS ({job_sql}) {event_sql}", (*job_params, *event_params))
+        (event.pk,) = cursor.fetchone()
+    mark_saved([job, event], alias=alias)
     _queue_side_effects(job, event, previous_courier_id=None)
     return event

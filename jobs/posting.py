@@ -17,7 +17,7 @@ from rest_framework import status
 
 from jobs.dispatch import WithdrawReason, offers_withdraw
 from jobs.hooks import hook_run
-from jobs.lifecycle import job_record_creation, job_transition
+from jobs.lifecycle import job_insert, job_transition
 from jobs.models import (
     DeliveryOption,
     Job,
@@ -208,7 +208,7 @@ def job_post(
 
     The job starts ``scheduled`` (released ``SCHEDULE_LEAD_TIME_SECONDS`` before
     ``pickup_after``) or ``pending``; its first event and side effects (dispatch on
-    commit for a pending job) come from ``job_record_creation`` in the same transaction.
+    commit for a pending job) come from ``job_insert`` in the same transaction.
 
     Payment comes first: the job is priced and validated, the ``authorise`` hook runs
     outside any transaction (a refusal raises and nothing is saved), and only then is the
@@ -268,9 +268,7 @@ def _job_save(
                 quote = Quote.objects.select_for_update().get(pk=draft.quote_id)
                 if Job.objects.filter(quote=quote).exists():
                     raise QuoteAlreadyUsed(fields={"quote_id": [QuoteAlreadyUsed.default_message]})
-            draft.last_event_seq = 1  # inserted with its first event's number: no update
-            draft.save(force_insert=True)
-            job_record_creation(job=draft, actor=actor)
+            job_insert(job=draft, actor=actor)  # the job and its first event: one statement
             hook_run("created", job=draft)
             if key is not None and render_response is not None:
                 _store_first_response(draft, render_response)

@@ -9,13 +9,24 @@ courier row while holding another courier row.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, FloatField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest, Least
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -107,13 +118,10 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
             job_pk = job.pk
             if job.status != JobStatus.PENDING:
                 raise OfferNoLongerAvailable("The job has been taken or is no longer offered.")
-            offer = _offer_claim(offer_pk=offer_pk, courier=courier, now=now)
+            offer = _offer_claim(offer_pk=offer_pk, courier=courier, job_pk=job_pk, now=now)
             if offer is None:
                 raise OfferNoLongerAvailable("This offer expired or was already answered.")
-            is_free = Courier.objects.filter(pk=courier.pk, status=CourierStatus.AVAILABLE).update(
-                status=CourierStatus.BUSY, acceptance_rate=acceptance_rate_after(1.0)
-            )
-            if not is_free:
+            if not offer.courier_claimed:
                 raise OfferNoLongerAvailable(
                     "You can accept an offer only while online and not on another job."
                 )
@@ -128,8 +136,13 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
                 )
             except IntegrityError as exc:  # an active job the status did not show
                 raise OfferNoLongerAvailable("You already hold an active job.") from exc
-            offers_withdraw(
-                Offer.objects.filter(job_id=job_pk).exclude(pk=offer_pk),
+            _announce_withdrawn(
+                [
+                    (pk, job_pk, courier_pk)
+                    for pk, courier_pk in zip(
+                        offer.withdrawn_ids, offer.withdrawn_couriers, strict=True
+                    )
+                ],
                 reason=WithdrawReason.TAKEN,
             )
     except OfferNoLongerAvailable:
@@ -140,16 +153,51 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
     return offer
 
 
-def _offer_claim(*, offer_pk: UUID | str, courier: Courier, now: datetime) -> Offer | None:
-    """Move the courier's offer pending → accepted while it has not expired; the offer as
-    it now is (``UPDATE … RETURNING``, so no read after), or None if it was not open."""
+def _offer_claim(
+    *, offer_pk: UUID | str, courier: Courier, job_pk: UUID, now: datetime
+) -> Offer | None:
+    """The accept's three writes in one statement; the claimed offer, or None.
+
+    Moves the courier's offer pending → accepted while it has not expired (``UPDATE …
+    RETURNING``, so no read after) and, only if that matched, claims the courier
+    available → busy (``offer.courier_claimed``) and withdraws the job's other pending
+    offers (``offer.withdrawn_ids`` / ``withdrawn_couriers``, in id order). Called with the
+    job row locked; when the courier is not free the caller raises and all three roll back.
+    An answer racing the withdrawal waits on its offer's row and then finds it withdrawn.
+    """
     table = Offer._meta.db_table
-    claimed = Offer.objects.raw(
-        f"UPDATE {table} SET status = %s, responded_at = %s "
-        "WHERE id = %s AND courier_id = %s AND status = %s AND expires_at > %s RETURNING *",
-        [OfferStatus.ACCEPTED, now, UUID(str(offer_pk)), courier.pk, OfferStatus.PENDING, now],
+    alias = transaction.get_connection().alias
+    claimed = RawSQL("EXISTS (SELECT 1 FROM claimed)", (), output_field=BooleanField())
+    busy = Courier.objects.filter(claimed, pk=courier.pk, status=CourierStatus.AVAILABLE)
+    busy_update = busy.query.chain(UpdateQuery)
+    busy_update.add_update_values(
+        {"status": CourierStatus.BUSY, "acceptance_rate": acceptance_rate_after(1.0)}
     )
-    return next(iter(claimed), None)
+    busy_sql, busy_params = busy_update.get_compiler(alias).as_sql()
+    rows = Offer.objects.raw(
+        f"WITH claimed AS (UPDATE {table} SET status = %s, responded_at = %s "
+        "WHERE id = %s AND courier_id = %s AND status = %s AND expires_at > %s RETURNING *), "
+        f"courier_busy AS ({busy_sql} RETURNING 1), "
+        f"others AS (UPDATE {table} SET status = %s WHERE job_id = %s AND id <> %s "
+        "AND status = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id, courier_id) "
+        "SELECT claimed.*, EXISTS (SELECT 1 FROM courier_busy) AS courier_claimed, "
+        "ARRAY(SELECT id FROM others ORDER BY id) AS withdrawn_ids, "
+        "ARRAY(SELECT courier_id FROM others ORDER BY id) AS withdrawn_couriers FROM claimed",
+        [
+            OfferStatus.ACCEPTED,
+            now,
+            UUID(str(offer_pk)),
+            courier.pk,
+            OfferStatus.PENDING,
+            now,
+            *busy_params,
+            OfferStatus.WITHDRAWN,
+            job_pk,
+            UUID(str(offer_pk)),
+            OfferStatus.PENDING,
+        ],
+    )
+    return next(iter(rows), None)
 
 
 def offer_decline(*, offer_pk: UUID | str, courier: Courier, reason: str = "") -> Offer:
@@ -206,11 +254,16 @@ def offers_withdraw(offers: QuerySet[Offer], *, reason: str) -> list[UUID]:
     Call with the offers' job rows locked. Returns the withdrawn offers' ids.
     """
     rows = _close(offers, to=OfferStatus.WITHDRAWN)
+    _announce_withdrawn(rows, reason=reason)
+    return [pk for pk, _, _ in rows]
+
+
+def _announce_withdrawn(rows: Iterable[tuple[UUID, UUID, int]], *, reason: str) -> None:
+    """Tell each courier of the withdrawn (offer, job, courier) rows, on commit."""
     send_to_couriers_on_commit(
         (courier_pk, offer_withdrawn_frame(offer_pk=offer_pk, job_pk=job_pk, reason=reason))
         for offer_pk, job_pk, courier_pk in rows
     )
-    return [pk for pk, _, _ in rows]
 
 
 def offers_expire(offers: QuerySet[Offer], *, now: datetime) -> list[UUID]:

@@ -30,8 +30,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Field, Model
-from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -41,6 +40,7 @@ from jobs.dispatch.payloads import WithdrawReason, offer_frame, send_to_couriers
 from jobs.lifecycle import job_transition
 from jobs.models import DispatchMode, Job, JobStatus, Offer, OfferStatus
 from jobs.sandbox.queue import robo_walk_queue_on_commit
+from marketplace.sqlcompose import insert_sql, mark_saved
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
         job = (
             Job.objects.select_for_update(of=("self",))
             .select_related("zone", "shop")
+            .defer("zone__area")  # only the zone's dispatch mode is read: skip its polygon
             .filter(pk=job_pk)
             .first()
         )
@@ -222,10 +223,13 @@ def _reserve_candidates(
             sandbox=job.shop.is_sandbox,
             limit=limit,
             exclude_pks=excluded,
+            lock_key=COURIER_OFFER_LOCK,
         )
         if not ranked:
             return [], saw_engaged
-        reserved = _try_lock_couriers([r.courier.pk for r in ranked])
+        # The engaged check is its own statement, after the locks were taken: it must see
+        # an offer that a pass holding one of them committed meanwhile.
+        reserved = {r.courier.pk for r in ranked if r.courier.is_reserved}
         engaged = set(
             Offer.objects.filter(
                 courier_id__in=reserved, status=OfferStatus.PENDING, expires_at__gt=now
@@ -237,17 +241,6 @@ def _reserve_candidates(
             return free[:wanted], saw_engaged
         excluded.update(r.courier.pk for r in ranked)
     return [], saw_engaged
-
-
-def _try_lock_couriers(courier_pks: list[int]) -> set[int]:
-    """The couriers among ``courier_pks`` whose offer lock this transaction now holds."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM unnest(%s::bigint[]) AS t(id) "
-            "WHERE pg_try_advisory_xact_lock(%s, id::int)",
-            [courier_pks, COURIER_OFFER_LOCK],
-        )
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _announce(job: Job, offers: list[Offer]) -> None:
@@ -263,8 +256,7 @@ def _offers_write(job: Job, offers: list[Offer], *, now: datetime) -> None:
     ``create`` (data-modifying CTEs, so the offer constraints hold as before).
     """
     connection_alias = transaction.get_connection().alias
-    offer_fields = list(Offer._meta.concrete_fields)
-    [(offers_sql, offers_params)] = _insert_sql(Offer, offer_fields, offers, connection_alias)
+    offers_sql, offers_params = insert_sql(Offer, offers, alias=connection_alias)
     job.updated_at = now
     update = Job.objects.filter(pk=job.pk).query.chain(UpdateQuery)
     update.add_update_values(
@@ -278,27 +270,13 @@ def _offers_write(job: Job, offers: list[Offer], *, now: datetime) -> None:
     follow_up = _follow_up_schedule(
         job, at=max(o.expires_at for o in offers) + EXPIRY_FOLLOW_UP_DELAY
     )
-    schedule_fields = [f for f in Schedule._meta.concrete_fields if not f.primary_key]
-    [(schedule_sql, schedule_params)] = _insert_sql(
-        Schedule, schedule_fields, [follow_up], connection_alias
-    )
+    schedule_sql, schedule_params = insert_sql(Schedule, [follow_up], alias=connection_alias)
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH new_offers AS ({offers_sql}), job_saved AS ({update_sql}) {schedule_sql}",
             [*offers_params, *update_params, *schedule_params],
         )
-    for offer in offers:
-        offer._state.adding = False
-        offer._state.db = connection_alias
-
-
-def _insert_sql(
-    model: type[Model], fields: list[Field], objs: list[Model], alias: str
-) -> list[tuple[str, tuple]]:
-    """The INSERT Django would send for ``objs`` (defaults and ``auto_now_add`` applied)."""
-    query = InsertQuery(model)
-    query.insert_values(fields, objs)
-    return query.get_compiler(alias).as_sql()
+    mark_saved(offers, alias=connection_alias)
 
 
 def _follow_up(job: Job, *, at: datetime) -> None:

@@ -79,19 +79,22 @@ def test_a_post_through_the_api_costs_a_fixed_number_of_queries(
     # The token; pricing (zone, distance, two surge counts) in a savepoint; the card
     # (billing, the payment row inserted unless there, authorised); then the job's own
     # transaction:
-    # key lock, replay check, job insert (sequence number included), first event, the
-    # payment row touched (the sweeper must not take a hold whose job is being saved),
-    # payment read for the stored response, stored response; the payment for the output.
+    # key lock, replay check, the job and its first event in one statement (sequence
+    # number included), the payment row touched (the sweeper must not take a hold whose
+    # job is being saved), payment read for the stored response, stored response; the
+    # payment for the output.
     # GeoDjango reads spatial_ref_sys once per process: not a cost of each post.
-    job_statements = [
-        q["sql"].split()[0] for q in queries.captured_queries if "spatial_ref_sys" not in q["sql"]
-    ]
-    assert len(job_statements) == 22
-    assert job_statements.count("INSERT") == 3  # payment row, job, first event
+    captured = [q["sql"] for q in queries.captured_queries if "spatial_ref_sys" not in q["sql"]]
+    job_statements = [sql.split()[0] for sql in captured]
+    assert len(job_statements) == 21
+    assert job_statements.count("INSERT") == 1  # the payment row
     assert job_statements.count("UPDATE") == 3  # authorised, touched, stored response
+    (job_and_event,) = [sql for sql in captured if sql.startswith("WITH job_row")]
+    assert 'INSERT INTO "jobs_job"' in job_and_event
+    assert 'INSERT INTO "jobs_jobevent"' in job_and_event
 
 
-def test_a_first_pass_with_its_after_commit_work_costs_eight_queries(
+def test_a_first_pass_with_its_after_commit_work_costs_seven_queries(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     _couriers_around_the_pickup()
@@ -104,20 +107,20 @@ def test_a_first_pass_with_its_after_commit_work_costs_eight_queries(
         result = dispatch_job(job_pk=job.pk)
 
     assert result.outcome == Outcome.OFFERED
-    # Savepoint, job lock, its offers, selector, courier locks, engaged check, then one
-    # statement for the offer insert, the job's save and the follow-up schedule; release.
-    # The offer frame needs no query.
+    # Savepoint, job lock, its offers, the selector taking the courier locks in the same
+    # statement, the engaged check, then one statement for the offer insert, the job's
+    # save and the follow-up schedule; release. The offer frame needs no query.
     assert _statements(queries) == [
         "SAVEPOINT",
         "SELECT",
         "SELECT",
-        "WITH",
         "SELECT",
         "SELECT",
         "WITH",
         "RELEASE",
     ]
-    write = queries.captured_queries[6]["sql"]
+    assert "pg_try_advisory_xact_lock" in queries.captured_queries[3]["sql"]
+    write = queries.captured_queries[5]["sql"]
     assert [write.count(part) for part in ('INSERT INTO "jobs_offer"', 'UPDATE "jobs_job"')] == [
         1,
         1,
@@ -135,7 +138,7 @@ def test_a_first_pass_with_its_after_commit_work_costs_eight_queries(
     assert schedule.next_run == offer.expires_at + timedelta(seconds=1)
 
 
-def test_an_accept_with_its_after_commit_work_costs_eight_queries(
+def test_an_accept_with_its_after_commit_work_costs_five_queries(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     _couriers_around_the_pickup()
@@ -151,19 +154,14 @@ def test_an_accept_with_its_after_commit_work_costs_eight_queries(
 
     assert (accepted.status, accepted.job.status) == (OfferStatus.ACCEPTED, JobStatus.ASSIGNED)
     assert accepted.job.courier_id == offer.courier_id
-    # Savepoint; the offer's job locked (the offer looked up in the same statement); the
-    # claim (UPDATE ... RETURNING the offer); courier available -> busy; the job's move
-    # (no re-read, no savepoint of its own, the courier already busy): job update, event
-    # insert; the other offers withdrawn; release.
-    assert _statements(queries) == [
-        "SAVEPOINT",
-        "SELECT",
-        "UPDATE",
-        "UPDATE",
-        "UPDATE",
-        "INSERT",
-        "SELECT",
-        "RELEASE",
-    ]
+    # Savepoint; the offer's job locked (the offer looked up in the same statement); one
+    # statement for the claim, the courier available -> busy and the other offers
+    # withdrawn; one for the job's move (no re-read, no savepoint of its own, the courier
+    # already busy): job update and event insert; release.
+    assert _statements(queries) == ["SAVEPOINT", "SELECT", "WITH", "WITH", "RELEASE"]
+    claim, move = queries.captured_queries[2]["sql"], queries.captured_queries[3]["sql"]
+    assert claim.count('UPDATE "jobs_offer"') + claim.count("UPDATE jobs_offer") == 2
+    assert 'UPDATE "couriers_courier"' in claim
+    assert ('UPDATE "jobs_job"' in move, 'INSERT INTO "jobs_jobevent"' in move) == (True, True)
     assert Courier.objects.get(pk=offer.courier_id).status == CourierStatus.BUSY
     assert Job.objects.get(pk=job.pk).last_event_seq == 2
