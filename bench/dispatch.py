@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import random
 import time
 import uuid
 from typing import Any
 
 from bench import common
+from bench.ingest import cpu_seconds
 
 POLL_SECONDS = 0.02
 
@@ -51,6 +53,25 @@ def _reset_connections() -> None:
         connection.close()
     # A forked process must not share the parent's HTTP connections to Stripe.
     _gateway_for.cache_clear()
+
+
+def _cpu_now() -> tuple[float, float]:
+    """CPU seconds used so far by this process and by its PostgreSQL backend.
+
+    Both are what a job costs whatever else runs on the machine (wall time is not, on two
+    shared cores): the throughput the cores allow is about cores / CPU per job.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    return time.process_time(), cpu_seconds([backend])
+
+
+def _cpu_used(start: tuple[float, float]) -> dict[str, float]:
+    own, backend = _cpu_now()
+    return {"python": own - start[0], "postgres": backend - start[1]}
 
 
 JOB_TABLES = (
@@ -135,6 +156,7 @@ def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, A
     if payments:
         _timed_gateway_authorise(stripe_ms)
     shop = Shop.objects.get(pk=shop_pk)
+    cpu_start = _cpu_now()
     for _ in range(count):
         lng = rng.uniform(west + 0.075, east - 0.075)
         lat = rng.uniform(south + 0.045, north - 0.045)
@@ -182,6 +204,7 @@ def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, A
         "stripe_ms": stripe_ms,
         "offers": offers,
         "outcomes": outcomes,
+        "cpu": _cpu_used(cpu_start),
     }
 
 
@@ -199,6 +222,7 @@ def race_offers(args: tuple[int, int, float, Any]) -> dict[str, Any]:
     couriers: dict[int, Courier] = {}
     accepted, refused, accept_ms, offer_to_accept_ms = 0, 0, [], []
     seen: set[Any] = set()
+    cpu_start = _cpu_now()
     while time.time() < stop_at:
         # Open offers are few at any moment (one per courier), so the ones already tried
         # are skipped here rather than in SQL.
@@ -243,6 +267,7 @@ def race_offers(args: tuple[int, int, float, Any]) -> dict[str, Any]:
         "refused": refused,
         "accept_ms": accept_ms,
         "offer_to_accept_ms": offer_to_accept_ms,
+        "cpu": _cpu_used(cpu_start),
     }
 
 
@@ -339,6 +364,11 @@ def run_phase(
         "accepted": sum(part["accepted"] for part in racers),
         "refused": sum(part["refused"] for part in racers),
         "outcomes": outcomes,
+        "cpu": {
+            f"{role} {kind}": sum(part["cpu"][kind] for part in parts)
+            for role, parts in (("posters", posters), ("racers", racers))
+            for kind in ("python", "postgres")
+        },
         "statuses": dict(Job.objects.values_list("status").annotate(n=Count("pk"))),
         "offer_statuses": dict(Offer.objects.values_list("status").annotate(n=Count("pk"))),
         "integrity": integrity(),
@@ -364,6 +394,7 @@ def _merge(phases: list[dict[str, Any]]) -> dict[str, Any]:
         "offer_to_accept_ms",
     ):
         merged[name] = [v for p in phases for v in p[name]]
+    merged["cpu"] = {name: sum(p["cpu"][name] for p in phases) for name in phases[0]["cpu"]}
     # The job's own insert + first event: the post without its authorisation.
     merged["save_ms"] = (
         [post - auth for post, auth in zip(merged["post_ms"], merged["authorise_ms"], strict=True)]
@@ -394,10 +425,12 @@ def _print_phase(phase: dict[str, Any]) -> None:
         f"pass {_fmt(phase['dispatch_ms'])}; accept {_fmt(phase['accept_ms'])} "
         f"(load {phase['load']})"
     )
+    phase_cpu = {"jobs": phase["jobs"], "cpu": phase["cpu"]}
     print(line, flush=True)
     print(f"    jobs by status: {phase['statuses']}; offers: {phase['offer_statuses']}", flush=True)
     print(f"    first-pass outcomes: {phase['outcomes']}", flush=True)
-    print(f"    integrity (all must be 0): {phase['integrity']}", flush=True)
+    print(f"    integrity (all must be 0): {phase['integrity']}")
+    print(f"    CPU per job: {_cpu_line(phase_cpu)}", flush=True)
 
 
 def _print_mode(name: str, m: dict[str, Any]) -> None:
@@ -422,7 +455,18 @@ def _print_mode(name: str, m: dict[str, Any]) -> None:
         f"{m['elapsed']:.1f} s), refused (lost the race): {m['refused']:,}"
     )
     print(f"  accept call: {_fmt(m['accept_ms'])}")
-    print(f"  offer created -> accepted: {_fmt(m['offer_to_accept_ms'])}", flush=True)
+    print(f"  offer created -> accepted: {_fmt(m['offer_to_accept_ms'])}")
+    print(f"  CPU per job: {_cpu_line(m)}", flush=True)
+
+
+def _cpu_line(m: dict[str, Any]) -> str:
+    """CPU ms per job by part, the total, and the jobs/s that many cores could carry."""
+    per_job = {name: 1000 * seconds / m["jobs"] for name, seconds in m["cpu"].items()}
+    total = sum(per_job.values())
+    parts = ", ".join(f"{name} {ms:.2f}" for name, ms in per_job.items())
+    cores = os.cpu_count() or 1
+    ceiling = 1000 * cores / total
+    return f"{parts}; total {total:.2f} ms (at most {ceiling:,.0f} jobs/s on {cores} cores)"
 
 
 def _print_comparison(off: dict[str, Any], on: dict[str, Any]) -> None:
