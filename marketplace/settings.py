@@ -206,7 +206,7 @@ if redis_database_id(Q_REDIS_URL) == redis_database_id(REDIS_URL):
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "marketplace.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

@@ -6,21 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache import caches
 from django.db import connection
-
-
-def close_thread_caches() -> None:
-    """Disconnect this thread's cache connections.
-
-    Caches are per thread and Django's Redis cache never closes its pools, so a finished
-    thread's connections would be left to the garbage collector (an unclosed-socket
-    warning in whichever test runs when it collects them).
-    """
-    for cache in caches.all(initialized_only=True):
-        client = cache.__dict__.get("_cache")  # RedisCache's client, if it was made
-        for pool in getattr(client, "_pools", {}).values():
-            pool.disconnect()
 
 
 def race(*calls: Callable[[], Any], timeout: float = 60) -> list[Any]:
@@ -40,7 +26,6 @@ def race(*calls: Callable[[], Any], timeout: float = 60) -> list[Any]:
             results[index] = exc
         finally:
             connection.close()
-            close_thread_caches()
 
     threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
     for thread in threads:
