@@ -86,8 +86,18 @@ def dev_run() -> Iterator[DevRun]:
             yield run
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                # A test that failed early: stop it as an operator would, then make sure.
+                # The worker clusters run in sessions of their own, out of the group's reach.
+                started = descendants(process.pid)
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                for pid in started:
+                    if alive(pid):
+                        os.kill(pid, signal.SIGKILL)
 
 
 def wait_for_line(log: Path, text: str, timeout: float = 20) -> str:
