@@ -115,6 +115,60 @@ def add_links(result: dict) -> None:
                     response["links"] = links
 
 
+# PostgreSQL text cannot hold NUL, and DRF's CharField refuses it (400 naming the field):
+# every free-text string a request sends says so, as a pattern.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _refs_in(node: Any) -> set[str]:
+    """The component names a schema fragment refers to."""
+    if isinstance(node, dict):
+        found = set()
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            found |= _refs_in(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_refs_in(value) for value in node)) if node else set()
+    return set()
+
+
+def _forbid_nul(node: Any) -> None:
+    if isinstance(node, dict):
+        is_free_text = node.get("type") == "string" and not (
+            {"pattern", "format", "enum"} & node.keys()
+        )
+        if is_free_text:
+            node["pattern"] = NO_NUL_PATTERN
+        for value in node.values():
+            _forbid_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _forbid_nul(value)
+
+
+def forbid_nul_in_request_text(result: dict) -> None:
+    """Give every free-text string of a request body the no-NUL pattern."""
+    components = result.get("components", {}).get("schemas", {})
+    pending: set[str] = set()
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if body:
+                _forbid_nul(body)
+                pending |= _refs_in(body)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in components:
+            continue
+        seen.add(name)
+        _forbid_nul(components[name])
+        pending |= _refs_in(components[name])
+
+
 def add_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
     """drf-spectacular postprocessing hook: document the error responses every view shares."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
@@ -125,5 +179,6 @@ def add_error_responses(result: dict, generator: Any, request: Any, public: bool
                 operation["responses"].setdefault(
                     status, {"description": _ERRORS_BY_STATUS[status], "content": reference}
                 )
+    forbid_nul_in_request_text(result)
     add_links(result)
     return result

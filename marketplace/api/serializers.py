@@ -31,7 +31,8 @@ class CredentialsSerializer(serializers.Serializer):
         "type": "string",
         "minLength": 8,
         "maxLength": 128,
-        "pattern": r"\D",
+        # Not only digits, and no NUL (as every text field): ECMA-262 and Python alike.
+        "pattern": r"^[^\u0000]*[^\d\u0000][^\u0000]*$",
         "writeOnly": True,
         "description": (
             "At least 8 characters, not only digits, not too like the username, e-mail or "

@@ -112,7 +112,13 @@ def test_blank_outputs_and_the_password_policy_are_declared(client: Client) -> N
     assert components["ShopOutput"]["properties"]["webhook_url"]["anyOf"][1:] == blank_or
     assert components["UserOutput"]["properties"]["email"]["anyOf"][1:] == blank_or
     password = components["ShopRegisterInputRequest"]["properties"]["password"]
-    assert (password["minLength"], password["pattern"]) == (8, r"\D")
+    assert password["minLength"] == 8
+    pattern = re.compile(password["pattern"])
+    assert [bool(pattern.search(p)) for p in ("12345678", "1234567a", "abc\x00defg")] == [
+        False,
+        True,
+        False,
+    ]
 
 
 @pytest.mark.django_db
@@ -128,3 +134,51 @@ def test_links_lead_from_a_quote_to_its_job(client: Client) -> None:
     }
     job_links = paths["/api/v1/jobs/"]["post"]["responses"]["201"]["links"]
     assert job_links["CancelJob"]["operationId"] == "v1_jobs_cancel_create"
+
+
+def _request_strings(node, components, seen=None):
+    """Every string schema reachable from a request body, through its references."""
+    seen = set() if seen is None else seen
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/") and ref not in seen:
+            seen.add(ref)
+            yield from _request_strings(components[ref.rsplit("/", 1)[1]], components, seen)
+        if node.get("type") == "string":
+            yield node
+        for value in node.values():
+            yield from _request_strings(value, components, seen)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _request_strings(value, components, seen)
+
+
+@pytest.mark.django_db
+def test_every_free_text_string_in_a_request_says_it_refuses_nul(client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    strings = [
+        string
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        for string in _request_strings(operation.get("requestBody", {}), components)
+    ]
+
+    free_text = [s for s in strings if not ({"format", "enum"} & s.keys())]
+    assert len(free_text) > 20
+    # Each pattern refuses a NUL, as the server does (PostgreSQL text cannot hold one).
+    for string in free_text:
+        assert "pattern" in string, string
+        assert not re.search(string["pattern"], "te\x00xt"), string
+
+
+@pytest.mark.django_db
+def test_a_nul_in_free_text_is_refused_naming_the_field(courier_client) -> None:
+    response = courier_client.post(
+        "/api/v1/courier/offers/00000000-0000-0000-0000-000000000000/decline/",
+        {"reason": "no\x00thanks"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"reason": ["Null characters are not allowed."]}
