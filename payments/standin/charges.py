@@ -222,7 +222,7 @@ def _confirm(store: Store, intent: dict[str, Any], *, off_session: bool, expand:
 def _dispute_if_asked(store: Store, charge: dict[str, Any], method: dict[str, Any]) -> None:
     """``pm_card_createDispute``: the card holder disputes the charge once it is captured."""
     if method["_behaviour"] == "dispute":
-        from payments.standin.refunds import dispute_open
+        from payments.standin.disputes import dispute_open
 
         dispute_open(store, charge["id"], amount=None, reason="fraudulent")
 

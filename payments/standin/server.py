@@ -12,7 +12,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from payments.standin import accounts, charges, customers, refunds, transfers
+from payments.standin import accounts, charges, customers, disputes, refunds, transfers
 from payments.standin.forms import Call, Params, StripeFailure, decode_form
 from payments.standin.store import API_VERSION, PREFIXES, Store, new_id, public
 from payments.standin.webhooks import Deliverer, Endpoint
@@ -48,9 +48,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", "/v1/refunds", refunds.refund_create),
         ("GET", "/v1/refunds", refunds.refund_list),
         ("GET", f"/v1/refunds/{_ID}", refunds.refund_retrieve),
-        ("GET", "/v1/disputes", refunds.dispute_list),
-        ("GET", f"/v1/disputes/{_ID}", refunds.dispute_retrieve),
-        ("POST", f"/v1/disputes/{_ID}", refunds.dispute_update),
+        ("GET", "/v1/disputes", disputes.dispute_list),
+        ("GET", f"/v1/disputes/{_ID}", disputes.dispute_retrieve),
+        ("POST", f"/v1/disputes/{_ID}", disputes.dispute_update),
         ("POST", "/v1/accounts", accounts.account_create),
         ("GET", "/v1/accounts", accounts.account_list),
         ("GET", f"/v1/accounts/{_ID}", accounts.account_retrieve),
@@ -337,7 +337,7 @@ class StandinServer:
                 and parts[0] == "charges"
                 and parts[2] == "dispute"
             ):
-                dispute = refunds.dispute_open(
+                dispute = disputes.dispute_open(
                     store,
                     parts[1],
                     amount=int(body["amount"]) if body.get("amount") is not None else None,
@@ -350,7 +350,7 @@ class StandinServer:
                 and parts[0] == "disputes"
                 and parts[2] == "close"
             ):
-                dispute = refunds.dispute_close(
+                dispute = disputes.dispute_close(
                     store, parts[1], outcome=str(body.get("outcome", ""))
                 )
                 return 200, public(dispute), {}
