@@ -1,6 +1,24 @@
 """App config for payments: subscribes to the job hooks (jobs never imports payments)."""
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _dispute_groups_after_migrate(
+    sender: AppConfig, using: str = "default", apps: Any = None, **kwargs: Any
+) -> None:
+    """The support and finance groups exist after every migrate, and after every flush (a
+    transactional test's truncation included), as Django's own permissions do."""
+    from payments.disputes.services.groups import dispute_groups_ensure
+
+    try:
+        if apps is not None:
+            apps.get_model("auth", "Group")
+    except LookupError:  # migrated back past auth's tables: nothing to fill
+        return
+    dispute_groups_ensure(using=using)
 
 
 class PaymentsConfig(AppConfig):
@@ -8,6 +26,10 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
+        post_migrate.connect(
+            _dispute_groups_after_migrate, sender=self, dispatch_uid="payments.dispute_groups"
+        )
+
         from jobs.hooks import hook_register
         from payments.authorisation import (
             job_authorisation_abandon,

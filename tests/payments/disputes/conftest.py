@@ -16,7 +16,7 @@ def staff_in(group: str | None, **fields: object) -> User:
     """A staff user in ``group`` (None: staff in no dispute group)."""
     user = UserFactory(is_staff=True, **fields)
     if group is not None:
-        user.groups.add(Group.objects.get_or_create(name=group)[0])
+        user.groups.add(Group.objects.get(name=group))
     return user
 
 
