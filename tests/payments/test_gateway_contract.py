@@ -522,7 +522,7 @@ def test_lists_page_through_everything_since_a_time(
     contract: Contract, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = datetime.now(UTC) - timedelta(seconds=2)
-    monkeypatch.setattr(stripe_gateway, "LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr(stripe_gateway.lists, "LIST_PAGE_SIZE", 2)
     charges = []
     for n in range(3):
         intent_id = contract.authorise(500 + n, f"53-{n}")
