@@ -11,9 +11,11 @@ the city box, then runs, all at once against the real database:
   ``job_post`` does, which also queues the dispatch task on Redis) and running the
   dispatch pass for each right away (what the queued task does on a worker);
 - ``--racers`` processes that each play a slice of the couriers (courier id modulo
-  racers): they poll their couriers' open offers and accept every one at once through
-  ``offer_accept``. In broadcast mode the couriers offered one job sit in different
-  processes, so they race for it; the losers get ``offer_no_longer_available``.
+  racers): each subscribes to its couriers' socket groups on Redis (the channels a
+  courier socket listens on) before the first post, gets every ``offer`` frame pushed
+  as the app sends it, and accepts it at once through ``offer_accept``. In broadcast
+  mode the couriers offered one job sit in different processes, so they race for it;
+  the losers get ``offer_no_longer_available``.
 
 Payments: with payments on, each post first authorises the job's payment as ``job_post``
 does (the payments hook: a manual-capture PaymentIntent at a loopback Stripe stand-in
@@ -40,8 +42,6 @@ from typing import Any
 
 from bench import common
 from bench.ingest import cpu_seconds
-
-POLL_SECONDS = 0.02
 
 
 def _reset_connections() -> None:
@@ -208,10 +208,61 @@ def post_and_dispatch(args: tuple[int, int, int, int, int, bool]) -> dict[str, A
     }
 
 
-def race_offers(args: tuple[int, int, float, Any]) -> dict[str, Any]:
-    """One racer: accept every open offer to couriers ``id % racers == index``."""
-    index, racers, stop_at, posters_done = args
+def _offer_subscription(courier_pks: list[int]) -> tuple[Any, Any]:
+    """A Redis subscription to these couriers' socket groups, as their sockets would hold.
+
+    Returns the pub/sub connection and the channel layer (to decode what arrives). The
+    app publishes each courier's frames to ``courier.<id>`` on the pub/sub channel layer
+    (``marketplace.realtime.broadcast``); a courier socket subscribes to that group's
+    channel, and so does this.
+    """
+    from marketplace.realtime.broadcast import _publisher
+    from marketplace.realtime.groups import courier_group
+
+    publisher = _publisher()
+    if publisher is None or len(publisher.shards) != 1:
+        raise SystemExit("bench dispatch needs the one-shard Redis pub/sub channel layer")
+    pubsub = publisher.shards[0].pubsub(ignore_subscribe_messages=True)
+    channels = [publisher.channel(courier_group(pk)) for pk in courier_pks]
+    for start in range(0, len(channels), 1000):
+        pubsub.subscribe(*channels[start : start + 1000])
+    # Wait until Redis confirmed every subscription: no frame may be sent before.
+    confirmed = 0
+    while confirmed < len(channels):
+        message = pubsub.parse_response(block=True, timeout=5)
+        if message is None:
+            raise SystemExit("Redis did not confirm the couriers' subscriptions")
+        confirmed += message[0] in (b"subscribe", "subscribe")
+    return pubsub, publisher.layer
+
+
+def _received_offers(pubsub: Any, layer: Any, *, timeout: float) -> list[tuple[str, int, str]]:
+    """The offers pushed since the last call, waiting up to ``timeout`` for the first.
+
+    (offer id, courier id, expires_at) in arrival order; an offer whose withdrawal
+    arrived in the same batch is left out (its courier would no longer see it).
+    """
+    offers, withdrawn = [], set()
+    message = pubsub.get_message(timeout=timeout)
+    while message is not None:
+        if message["type"] == "message":
+            payload = layer.deserialize(message["data"]).get("payload", {})
+            courier_pk = int(message["channel"].rsplit(b".", 1)[1])
+            if payload.get("type") == "offer":
+                offers.append((payload["offer_id"], courier_pk, payload["expires_at"]))
+            elif payload.get("type") == "offer_withdrawn":
+                withdrawn.add(payload["offer_id"])
+        message = pubsub.get_message(timeout=0)
+    return [offer for offer in offers if offer[0] not in withdrawn]
+
+
+def race_offers(args: tuple[int, int, float, Any, Any]) -> dict[str, Any]:
+    """One racer: accept every offer pushed to couriers ``id % racers == index``."""
+    index, racers, stop_at, posters_done, ready = args
     _reset_connections()
+    from datetime import datetime, timedelta
+
+    from django.conf import settings
     from django.db.models import F
     from django.utils import timezone
 
@@ -219,22 +270,21 @@ def race_offers(args: tuple[int, int, float, Any]) -> dict[str, Any]:
     from jobs.dispatch import OfferNoLongerAvailable, offer_accept
     from jobs.models import Offer, OfferStatus
 
-    couriers: dict[int, Courier] = {}
+    # Each courier signed in once, as a socket does at connect: not part of a job's cost.
+    couriers = {
+        courier.pk: courier
+        for courier in Courier.objects.annotate(slot=F("id") % racers)
+        .filter(slot=index)
+        .select_related("user")
+    }
+    pubsub, layer = _offer_subscription(sorted(couriers))
+    ready.put(index)
+    ttl = timedelta(seconds=settings.OFFER_TTL_SECONDS)
     accepted, refused, accept_ms, offer_to_accept_ms = 0, 0, [], []
-    seen: set[Any] = set()
     cpu_start = _cpu_now()
     while time.time() < stop_at:
-        # Open offers are few at any moment (one per courier), so the ones already tried
-        # are skipped here rather than in SQL.
-        open_offers = [
-            row
-            for row in Offer.objects.annotate(slot=F("courier_id") % racers)
-            .filter(slot=index, status=OfferStatus.PENDING, expires_at__gt=timezone.now())
-            .order_by("created_at")
-            .values_list("pk", "courier_id", "created_at")
-            if row[0] not in seen
-        ]
-        if not open_offers:
+        offers = _received_offers(pubsub, layer, timeout=0.1)
+        if not offers:
             # Done once the posters are and no offer is open anywhere (a job whose couriers
             # were all engaged waits for its retry, which this bench does not run).
             if posters_done.is_set() and not (
@@ -243,25 +293,21 @@ def race_offers(args: tuple[int, int, float, Any]) -> dict[str, Any]:
                 ).exists()
             ):
                 break
-            time.sleep(POLL_SECONDS)
             continue
-        for offer_pk, courier_pk, created_at in open_offers:
-            seen.add(offer_pk)
-            courier = couriers.get(courier_pk)
-            if courier is None:
-                courier = couriers[courier_pk] = Courier.objects.select_related("user").get(
-                    pk=courier_pk
-                )
+        for offer_pk, courier_pk, expires_at in offers:
             started = time.perf_counter()
             try:
-                offer_accept(offer_pk=offer_pk, courier=courier)
+                offer_accept(offer_pk=offer_pk, courier=couriers[courier_pk])
             except OfferNoLongerAvailable:
                 refused += 1
                 continue
             finally:
                 accept_ms.append((time.perf_counter() - started) * 1000)
             accepted += 1
-            offer_to_accept_ms.append((timezone.now() - created_at).total_seconds() * 1000)
+            # The pass stamps expires_at = its start + OFFER_TTL_SECONDS.
+            offered_at = datetime.fromisoformat(expires_at.replace("Z", "+00:00")) - ttl
+            offer_to_accept_ms.append((timezone.now() - offered_at).total_seconds() * 1000)
+    pubsub.close()
     return {
         "accepted": accepted,
         "refused": refused,
@@ -323,13 +369,17 @@ def run_phase(
     per_poster[0] += options.jobs - sum(per_poster)
     stop_at = time.time() + options.timeout
     load = _uptime()
-    started = time.perf_counter()
     manager = context.Manager()
     posters_done = manager.Event()
+    ready = manager.Queue()
     with context.Pool(options.posters + options.racers) as pool:
         racing = pool.map_async(
-            race_offers, [(i, options.racers, stop_at, posters_done) for i in range(options.racers)]
+            race_offers,
+            [(i, options.racers, stop_at, posters_done, ready) for i in range(options.racers)],
         )
+        for _ in range(options.racers):  # every courier subscribed before the first post
+            ready.get(timeout=120)
+        started = time.perf_counter()
         posting = pool.map_async(
             post_and_dispatch,
             [(i, n, shop_pk, zone_pk, 7, payments) for i, n in enumerate(per_poster)],
