@@ -12,6 +12,7 @@ if TYPE_CHECKING:
         BalanceTransaction,
         Card,
         DisputeResult,
+        FileResult,
         IntentResult,
         RefundResult,
         ReversalResult,
@@ -138,6 +139,9 @@ class PaymentGateway(Protocol):
         idempotency_key: str,
     ) -> DisputeResult: ...
     def disputes(self, *, created_gte: datetime | None = None) -> Iterator[DisputeResult]: ...
+    def file_upload(
+        self, *, purpose: str, filename: str, content: bytes, idempotency_key: str
+    ) -> FileResult: ...
     def account_create(
         self, *, email: str, country: str, metadata: dict[str, str], idempotency_key: str
     ) -> AccountResult: ...

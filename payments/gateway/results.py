@@ -8,6 +8,21 @@ from typing import Any
 
 from payments.gateway.interface import AuthenticationRequired, PaymentDeclined
 
+# Stripe's dispute evidence fields that take the id of a file (purpose dispute_evidence).
+FILE_EVIDENCE_FIELDS = frozenset(
+    {
+        "cancellation_policy",
+        "customer_communication",
+        "customer_signature",
+        "duplicate_charge_documentation",
+        "receipt",
+        "refund_policy",
+        "service_documentation",
+        "shipping_documentation",
+        "uncategorized_file",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Card:
@@ -107,6 +122,30 @@ class DisputeResult:
     has_evidence: bool
     submission_count: int
     balance_transactions: tuple[BalanceTransaction, ...] = ()
+    # The file evidence fields that name an uploaded file: field -> file id.
+    evidence_files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """A file uploaded to Stripe (dispute evidence): its id goes in an evidence field."""
+
+    id: str
+    purpose: str
+    size: int
+    # pdf | jpg | png
+    type: str
+    filename: str
+
+
+def file_result(uploaded: Any) -> FileResult:
+    return FileResult(
+        id=uploaded["id"],
+        purpose=uploaded["purpose"],
+        size=int(uploaded["size"]),
+        type=uploaded.get("type") or "",
+        filename=uploaded.get("filename") or "",
+    )
 
 
 def from_timestamp(value: int | None) -> datetime | None:
@@ -216,4 +255,9 @@ def dispute_result(dispute: Any) -> DisputeResult:
         balance_transactions=tuple(
             balance_transaction_result(item) for item in dispute.get("balance_transactions") or []
         ),
+        evidence_files={
+            name: id_of(value) or ""
+            for name, value in (dispute.get("evidence") or {}).items()
+            if name in FILE_EVIDENCE_FIELDS and value
+        },
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments.standin.files import evidence_file
 from payments.standin.forms import Call, Params, StripeFailure
 from payments.standin.store import Store, new_id
 
@@ -36,6 +37,20 @@ EVIDENCE_FIELDS = (
     "shipping_tracking_number",
     "uncategorized_file",
     "uncategorized_text",
+)
+# The fields that take the id of a file uploaded with purpose dispute_evidence.
+FILE_EVIDENCE_FIELDS = frozenset(
+    {
+        "cancellation_policy",
+        "customer_communication",
+        "customer_signature",
+        "duplicate_charge_documentation",
+        "receipt",
+        "refund_policy",
+        "service_documentation",
+        "shipping_documentation",
+        "uncategorized_file",
+    }
 )
 EVIDENCE_MAX_CHARS = 150_000
 RESPONDING = {"needs_response": "under_review", "warning_needs_response": "warning_under_review"}
@@ -132,6 +147,8 @@ def dispute_update(store: Store, call: Call) -> dict[str, Any]:
             raise StripeFailure(
                 400, "Invalid string", code="parameter_invalid_string", param=f"evidence[{key}]"
             )
+        if key in FILE_EVIDENCE_FIELDS and value:
+            evidence_file(store, value, param=f"evidence[{key}]", account=dispute["_account"])
     if sum(len(value) for value in evidence.values()) > EVIDENCE_MAX_CHARS:
         raise StripeFailure(400, "The evidence is longer than 150000 characters.", param="evidence")
     submit = p.bool("submit", True)

@@ -1,9 +1,11 @@
-"""Stripe's request encoding (nested form fields) and typed access to the parameters."""
+"""Stripe's request encoding (nested form fields, multipart uploads) and typed parameters."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
@@ -47,6 +49,56 @@ class StripeFailure(Exception):
         self.body.update(extra or {})
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart request: the name the client gave it and its bytes."""
+
+    filename: str
+    content: bytes
+
+    def fingerprint(self) -> str:
+        """What an idempotency key remembers of the upload (its name and its bytes' hash)."""
+        return f"{self.filename}:{hashlib.sha256(self.content).hexdigest()}"
+
+
+def _header_param(value: str, name: str, *, header: str = "content-type") -> str | None:
+    message = Message()
+    message[header] = value
+    found = message.get_param(name, header=header)
+    return found if isinstance(found, str) else None
+
+
+def decode_multipart(content_type: str, raw: bytes) -> list[tuple[str, str | Upload]]:
+    """The fields of a ``multipart/form-data`` body (RFC 7578), as stripe-python sends a file
+    upload: text parts as strings, file parts (those with a filename) as ``Upload``."""
+    boundary = _header_param(content_type, "boundary")
+    if not boundary:
+        raise StripeFailure(400, "Invalid multipart/form-data request: no boundary.")
+    delimiter = b"\r\n--" + boundary.encode("latin-1")
+    sections = (b"\r\n" + raw).split(delimiter)
+    if len(sections) < 3 or not sections[-1].startswith(b"--"):
+        raise StripeFailure(400, "Invalid multipart/form-data request: the body is cut short.")
+    pairs: list[tuple[str, str | Upload]] = []
+    for section in sections[1:-1]:
+        head, separator, content = section.partition(b"\r\n\r\n")
+        if not separator:
+            raise StripeFailure(400, "Invalid multipart/form-data request: a part has no headers.")
+        disposition = ""
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "content-disposition":
+                disposition = value.strip()
+        name = _header_param(disposition, "name", header="content-disposition")
+        if not name:
+            raise StripeFailure(400, "Invalid multipart/form-data request: a part has no name.")
+        filename = _header_param(disposition, "filename", header="content-disposition")
+        if filename is None:
+            pairs.append((name, content.decode("utf-8", "replace")))
+        else:
+            pairs.append((name, Upload(filename=filename, content=content)))
+    return pairs
+
+
 def _listify(value: Any) -> Any:
     """``{"0": a, "1": b}`` (how ``x[0]=a&x[1]=b`` decodes) becomes ``[a, b]``."""
     if isinstance(value, dict):
@@ -57,7 +109,7 @@ def _listify(value: Any) -> Any:
     return value
 
 
-def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+def decode_form(pairs: list[tuple[str, str | Upload]]) -> dict[str, Any]:
     """Nest ``metadata[job_id]=1``, ``expand[]=x`` and ``expand[0]=x`` (stripe-python's form)."""
     root: dict[str, Any] = {}
     for raw_key, value in pairs:
@@ -107,6 +159,22 @@ class Params:
         if not isinstance(value, str):
             raise StripeFailure(
                 400, f"Invalid string: {key}", code="parameter_invalid_string", param=key
+            )
+        return value
+
+    def upload(self, key: str) -> Upload:
+        """A required file part."""
+        value = self.data.get(key)
+        if value is None or value == "":
+            raise StripeFailure(
+                400, f"Missing required param: {key}.", code="parameter_missing", param=key
+            )
+        if not isinstance(value, Upload):
+            raise StripeFailure(
+                400,
+                f"Invalid {key}: send it as a file part of a multipart/form-data request.",
+                code="parameter_invalid",
+                param=key,
             )
         return value
 

@@ -23,6 +23,7 @@ PREFIXES = {
     "customer": "cus_",
     "dispute": "dp_",
     "event": "evt_",
+    "file": "file_",
     "payment": "py_",
     "payment_intent": "pi_",
     "payment_method": "pm_",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -704,3 +706,82 @@ def test_a_dispute_is_read_with_its_balance_transactions_and_takes_evidence_once
     with pytest.raises(GatewayError) as caught:
         contract.gateway.dispute_retrieve(dispute_id="dp_nonexistent000000000000")
     assert caught.value.http_status == 404
+
+
+def _png(width: int, height: int) -> bytes:
+    """A valid PNG (grey, 8 bits), so real Stripe can read it too."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    rows = b"".join(b"\x00" + bytes((x * 7 + y) % 256 for x in range(width)) for y in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+# A 1x1 GIF: an image type Stripe does not take as dispute evidence.
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+def test_an_evidence_file_uploads_once_per_key_and_goes_in_a_file_field(
+    contract: Contract,
+) -> None:
+    photo = _png(64, 48)
+    arguments = {
+        "purpose": "dispute_evidence",
+        "filename": "delivery.png",
+        "content": photo,
+        "idempotency_key": contract.key("61:file"),
+    }
+    uploaded = contract.gateway.file_upload(**arguments)
+    assert uploaded.id.startswith("file_")
+    assert (uploaded.purpose, uploaded.size, uploaded.type, uploaded.filename) == (
+        "dispute_evidence",
+        len(photo),
+        "png",
+        "delivery.png",
+    )
+    assert contract.gateway.file_upload(**arguments) == uploaded
+    with pytest.raises(IdempotencyMismatch):
+        contract.gateway.file_upload(**{**arguments, "content": _png(64, 49)})
+    with pytest.raises(GatewayError) as refused:
+        contract.gateway.file_upload(
+            **{**arguments, "content": GIF, "idempotency_key": contract.key("61:gif")}
+        )
+    assert refused.value.http_status == 400
+
+    started = datetime.now(UTC) - timedelta(seconds=2)
+    dispute_id = _dispute_of(contract, _disputed_charge(contract, "61", 1200), started)
+    with pytest.raises(GatewayError) as missing:
+        contract.gateway.dispute_submit_evidence(
+            dispute_id=dispute_id,
+            evidence={"shipping_documentation": "file_doesnotexist00000000"},
+            metadata={},
+            idempotency_key=contract.key("61:evidence-missing"),
+        )
+    assert missing.value.http_status in (400, 404)
+    submitted = contract.gateway.dispute_submit_evidence(
+        dispute_id=dispute_id,
+        evidence={"shipping_documentation": uploaded.id, "uncategorized_text": "Photo at door."},
+        metadata={},
+        idempotency_key=contract.key("61:evidence"),
+    )
+    assert (submitted.status, submitted.evidence_files) == (
+        "under_review",
+        {"shipping_documentation": uploaded.id},
+    )
+    if contract.standin is not None:
+        stored = contract.standin.store.objects["file"][uploaded.id]
+        assert stored["_content"] == photo

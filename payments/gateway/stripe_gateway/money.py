@@ -1,7 +1,8 @@
-"""StripeGateway's refunds, transfers, disputes and connected accounts."""
+"""StripeGateway's refunds, transfers, disputes and their evidence files, connected accounts."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -11,11 +12,13 @@ import stripe
 from payments.gateway.results import (
     AccountResult,
     DisputeResult,
+    FileResult,
     RefundResult,
     ReversalResult,
     TransferResult,
     account_result,
     dispute_result,
+    file_result,
     id_of,
     transfer_result,
 )
@@ -110,8 +113,9 @@ class MoneyAndAccounts:
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> DisputeResult:
-        """Send the text evidence and submit it to the card holder's bank (``submit=true``);
-        Stripe takes one submission, so the key makes a retried call the same one."""
+        """Send the evidence (text, and file ids from ``file_upload`` in the file fields) and
+        submit it to the card holder's bank (``submit=true``); Stripe takes one submission,
+        so the key makes a retried call the same one."""
         dispute = _call(
             lambda: self.client.v1.disputes.update(
                 dispute_id,
@@ -124,6 +128,21 @@ class MoneyAndAccounts:
     def disputes(self, *, created_gte: datetime | None = None) -> Iterator[DisputeResult]:
         for item in self._paged(self.client.v1.disputes, created_gte):
             yield dispute_result(item)
+
+    def file_upload(
+        self, *, purpose: str, filename: str, content: bytes, idempotency_key: str
+    ) -> FileResult:
+        """Upload a file (``POST /v1/files``, multipart, to the files base address:
+        files.stripe.com, or ``api_base``); Stripe reads its type from its bytes. The key
+        makes a retried upload answer with the file the first one made."""
+        part = io.BytesIO(content)
+        part.name = filename  # stripe-python names the file part after it
+        uploaded = _call(
+            lambda: self.client.v1.files.create(
+                {"purpose": purpose, "file": part}, {"idempotency_key": idempotency_key}
+            )
+        )
+        return file_result(uploaded)
 
     # -- connected accounts --------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from payments.standin import charges
-from payments.standin.forms import Call, Params, StripeFailure
+from payments.standin.forms import Call, Params, StripeFailure, Upload
 from payments.standin.server.routes import _route
 from payments.standin.store import API_VERSION, new_id
 
@@ -51,7 +51,7 @@ class ApiRequests:
                 fault.count -= 1
                 if not fault.after_execute:
                     raise _fault_failure(fault)
-            fingerprint = json.dumps([method, path, params], sort_keys=True)
+            fingerprint = json.dumps([method, path, params], sort_keys=True, default=_fingerprint)
             scope = (f"{key}|{account or ''}", idempotency_key or "")
             saved = self.store.idempotency.get(scope) if idempotency_key else None
             if saved is not None and saved["at"] < self.store.now() - IDEMPOTENCY_KEY_TTL_SECONDS:
@@ -116,3 +116,10 @@ def _fault_failure(fault: _Fault) -> StripeFailure:
     return StripeFailure(
         fault.status, "The stand-in failed this request on purpose.", type="api_error"
     )
+
+
+def _fingerprint(value: Any) -> str:
+    """An upload in an idempotency fingerprint: a retry must send the same bytes."""
+    if isinstance(value, Upload):
+        return value.fingerprint()
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")

@@ -9,7 +9,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from payments.standin.forms import StripeFailure, decode_form
+from payments.standin.forms import StripeFailure, Upload, decode_form, decode_multipart
 
 if TYPE_CHECKING:
     from payments.standin.server.standin import StandinServer
@@ -48,8 +48,12 @@ class RequestHandler(BaseHTTPRequestHandler):
                     method=method, path=url.path, body=self._helper_body(raw, url.query)
                 )
             else:
-                pairs = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
-                if raw:
+                pairs: list[tuple[str, str | Upload]] = []
+                pairs += urllib.parse.parse_qsl(url.query, keep_blank_values=True)
+                content_type = headers.get("content-type", "")
+                if raw and content_type.lower().startswith("multipart/form-data"):
+                    pairs += decode_multipart(content_type, raw)
+                elif raw:
                     pairs += urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True)
                 status, body, extra = self.standin.handle_api(
                     method=method,

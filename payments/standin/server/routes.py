@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from payments.standin import accounts, charges, customers, disputes, refunds, transfers
+from payments.standin import accounts, charges, customers, disputes, files, refunds, transfers
 from payments.standin.forms import Call, StripeFailure
 from payments.standin.store import Store
 
@@ -41,6 +41,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", "/v1/disputes", disputes.dispute_list),
         ("GET", f"/v1/disputes/{_ID}", disputes.dispute_retrieve),
         ("POST", f"/v1/disputes/{_ID}", disputes.dispute_update),
+        ("POST", "/v1/files", files.file_create),
+        ("GET", "/v1/files", files.file_list),
+        ("GET", f"/v1/files/{_ID}", files.file_retrieve),
         ("POST", "/v1/accounts", accounts.account_create),
         ("GET", "/v1/accounts", accounts.account_list),
         ("GET", f"/v1/accounts/{_ID}", accounts.account_retrieve),
