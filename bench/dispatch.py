@@ -47,7 +47,7 @@ from bench.ingest import cpu_seconds
 def _reset_connections() -> None:
     from django.db import connections
 
-    from payments.gateway.stripe_gateway import _gateway_for
+    from payments.gateway.stripe_gateway.client import _gateway_for
 
     for connection in connections.all(initialized_only=True):
         connection.close()
