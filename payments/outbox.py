@@ -162,12 +162,10 @@ def _execute(command: MoneyCommand) -> Any:
             idempotency_key=key,
         )
     if command.kind == CommandKind.DISPUTE_EVIDENCE:
-        return gateway.dispute_submit_evidence(
-            dispute_id=command.params["stripe_dispute_id"],
-            evidence=command.params["evidence"],
-            metadata={"job_id": str(command.job_id), "dispute_id": command.params["dispute_id"]},
-            idempotency_key=key,
-        )
+        # Uploads the proof images as Stripe files first, then submits the evidence.
+        from payments.disputes.services.chargebacks import chargeback_evidence_send
+
+        return chargeback_evidence_send(command=command, gateway=gateway)
     raise ValueError(f"unknown money command kind {command.kind!r}")
 
 

@@ -6,7 +6,9 @@ dispute once (``stripe_dispute_id`` is unique), freezes the courier's earnings f
 job that are not transferred yet, posts each of the dispute's balance transactions once,
 and when Stripe closed the dispute records won or lost and lets the frozen earnings go.
 ``dispute_submit_evidence`` (finance) sends the proof of delivery, the tracking timeline
-and the service date to Stripe through the money outbox.
+and the service date to Stripe through the money outbox; the command
+(``chargeback_evidence_send``) first uploads the delivery photo and the signature as Stripe
+files, once each, and names them in the evidence's file fields.
 
 Ledger (debit +, credit -), one entry per Stripe balance transaction of the dispute
 (key ``chargeback:<txn id>``), so the disputed amount and Stripe's dispute fee are booked
@@ -24,7 +26,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs.models import Job, JobEvent, ProofOfDelivery
+from jobs.models import Job, JobEvent, JobPhoto, ProofOfDelivery
 from marketplace.models import User
 from payments.disputes import permissions as perms
 from payments.disputes.events import dispute_notify
@@ -38,7 +40,7 @@ from payments.disputes.services.core import (
     require,
 )
 from payments.disputes.services.errors import DisputeStateError
-from payments.gateway import DisputeResult, get_gateway
+from payments.gateway import DisputeResult, GatewayError, PaymentGateway, get_gateway
 from payments.ledger import Line, ledger_post
 from payments.models import (
     CommandKind,
@@ -51,6 +53,7 @@ from payments.models import (
     DisputeState,
     EntryKind,
     JobPayment,
+    MoneyCommand,
     Tip,
     Transfer,
     TransferState,
@@ -70,6 +73,10 @@ STRIPE_REASONS = {
 # Stripe statuses in which evidence may still be submitted.
 NEEDS_RESPONSE = frozenset({"needs_response", "warning_needs_response"})
 CLOSED = frozenset({"won", "lost", "warning_closed", "prevented"})
+# What Stripe takes as a dispute evidence file (its file upload guide: PDF, JPEG or PNG, at
+# most 5 MB); a WebP proof photo is described in the text evidence only.
+EVIDENCE_FILE_TYPES = {"image/jpeg": "jpg", "image/png": "png"}
+EVIDENCE_FILE_MAX_BYTES = 5 * 1024 * 1024
 
 
 def _job_for_charge(charge_id: str) -> Job | None:
@@ -227,11 +234,93 @@ def chargeback_evidence(*, job: Job) -> dict[str, str]:
     return evidence
 
 
+def chargeback_evidence_files(*, job: Job) -> tuple[list[dict[str, str]], list[str]]:
+    """The proof images that go to Stripe as files: the delivery photo as the shipping
+    documentation, the signature as an uncategorised file. (files, notes on images left out)."""
+    proof = ProofOfDelivery.objects.filter(job=job).first()
+    if proof is None:
+        return [], []
+    wanted = [
+        ("shipping_documentation", "delivery-photo", proof.photo_id),
+        ("uncategorized_file", "signature", proof.signature_id),
+    ]
+    photos = JobPhoto.objects.filter(pk__in=[pk for _, _, pk in wanted if pk]).only(
+        "pk", "content_type", "size_bytes"
+    )
+    by_pk = {photo.pk: photo for photo in photos}
+    files, left_out = [], []
+    for field, name, pk in wanted:
+        photo = by_pk.get(pk)
+        if photo is None:
+            continue
+        extension = EVIDENCE_FILE_TYPES.get(photo.content_type)
+        if extension is None:
+            left_out.append(f"{name} not sent: Stripe takes no {photo.content_type} files")
+        elif photo.size_bytes > EVIDENCE_FILE_MAX_BYTES:
+            left_out.append(f"{name} not sent: {photo.size_bytes} bytes is over Stripe's 5 MB")
+        else:
+            files.append(
+                {
+                    "field": field,
+                    "photo_id": str(photo.pk),
+                    "filename": f"{name}-{job.pk}.{extension}",
+                }
+            )
+    return files, left_out
+
+
+def chargeback_evidence_send(*, command: MoneyCommand, gateway: PaymentGateway) -> DisputeResult:
+    """Run a chargeback's evidence command (the outbox calls it, outside any transaction):
+    upload each proof image as a Stripe file, then send the evidence with the files' ids in
+    their fields and submit it.
+
+    An upload runs under its own key (the command's key and the field), and its file id is
+    kept in the command's ``uploaded_files`` as soon as Stripe answers, so a retried command
+    never uploads an image twice. A file Stripe refuses is left out (kept in
+    ``refused_files``) rather than holding back the rest of the evidence."""
+    params = command.params
+    evidence = dict(params["evidence"])
+    uploaded: dict[str, str] = dict(params.get("uploaded_files") or {})
+    refused: dict[str, str] = dict(params.get("refused_files") or {})
+    for item in params.get("files") or []:
+        field = item["field"]
+        if field not in uploaded and field not in refused:
+            photo = JobPhoto.objects.filter(pk=item["photo_id"]).only("data").first()
+            if photo is None:
+                continue
+            try:
+                result = gateway.file_upload(
+                    purpose="dispute_evidence",
+                    filename=item["filename"],
+                    content=bytes(photo.data),
+                    idempotency_key=f"{command.idempotency_key}:file:{field}",
+                )
+            except GatewayError as error:
+                refused[field] = error.message[:500]
+                logger.warning("evidence file %s refused by Stripe: %s", field, error)
+            else:
+                uploaded[field] = result.id
+            params = {**params, "uploaded_files": uploaded, "refused_files": refused}
+            MoneyCommand.objects.filter(pk=command.pk).update(
+                params=params, updated_at=timezone.now()
+            )
+            command.params = params
+        if field in uploaded:
+            evidence[field] = uploaded[field]
+    return gateway.dispute_submit_evidence(
+        dispute_id=params["stripe_dispute_id"],
+        evidence=evidence,
+        metadata={"job_id": str(command.job_id), "dispute_id": params["dispute_id"]},
+        idempotency_key=command.idempotency_key,
+    )
+
+
 def dispute_submit_evidence(
     *, dispute: Dispute | Any, actor: User, idempotency_key: str
 ) -> DisputeAction:
     """Send the job's evidence to Stripe and submit it (finance), once per chargeback,
-    while Stripe still waits for a response. The dispute goes under review."""
+    while Stripe still waits for a response: the text, and the proof images as files
+    (``chargeback_evidence_send`` runs the command). The dispute goes under review."""
     require(actor, perms.SUBMIT_EVIDENCE)
     _check_key(idempotency_key)
     with transaction.atomic():
@@ -249,6 +338,7 @@ def dispute_submit_evidence(
             raise DisputeStateError("The evidence deadline has passed.")
         if locked.actions.filter(kind=K.SUBMIT_EVIDENCE).exists():
             raise DisputeStateError("Evidence was already submitted.")
+        files, left_out = chargeback_evidence_files(job=locked.job)
         command = command_enqueue(
             kind=CommandKind.DISPUTE_EVIDENCE,
             idempotency_key=f"dispute:{locked.pk}:evidence",
@@ -258,6 +348,7 @@ def dispute_submit_evidence(
                 "stripe_dispute_id": locked.stripe_dispute_id,
                 "dispute_id": str(locked.pk),
                 "evidence": chargeback_evidence(job=locked.job),
+                "files": files,
             },
         )
         from_state = locked.state
@@ -269,7 +360,11 @@ def dispute_submit_evidence(
             from_state=from_state,
             key=idempotency_key,
             party="stripe",
-            note="; ".join(f"{k}: {v}" for k, v in command.params["evidence"].items())[:5000],
+            note="; ".join(
+                [f"{k}: {v}" for k, v in command.params["evidence"].items()]
+                + [f"{f['field']}: file {f['filename']}" for f in command.params.get("files", [])]
+                + left_out
+            )[:5000],
             money_command=command,
         )
         dispute_notify(dispute=locked, event="dispute.evidence_submitted", actor=actor)

@@ -20,6 +20,7 @@ from payments.models import Dispute, JobPayment, JournalEntry, MoneyCommand, Tra
 from payments.standin import StandinServer
 from tests.e2e_server import running_server
 from tests.payments.disputes.conftest import delivered_and_paid, staff_in
+from tests.payments.disputes.test_chargeback_files import PNG, with_proof
 from tests.payments.helpers import (
     balances,
     courier_with_payouts,
@@ -198,8 +199,10 @@ def test_a_lost_chargeback_books_amount_and_fee_and_finance_recovers_from_the_co
 @pytest.mark.django_db(transaction=True)
 def test_a_chargeback_from_signed_webhooks_end_to_end(standin, zone) -> None:
     """The stand-in signs and posts its dispute events to the running server; the worker
-    handles them and runs the evidence command against the stand-in."""
+    handles them and runs the evidence command against the stand-in, which uploads the
+    delivery photo as a Stripe file and names it in the evidence."""
     job, _, _ = delivered_and_paid(standin, tip_minor=0, payouts=False)
+    with_proof(job, photo=("image/png", PNG), signature=None)
     payment = JobPayment.objects.get(job_id=job.pk)
     with (
         running_server(
@@ -222,6 +225,15 @@ def test_a_chargeback_from_signed_webhooks_end_to_end(standin, zone) -> None:
         assert wait_for(
             lambda: Dispute.objects.get(pk=dispute.pk).stripe_status == "under_review", 60
         )
+        (photo,) = standin_objects(standin, "file")
+        assert (photo["purpose"], photo["filename"], photo["size"]) == (
+            "dispute_evidence",
+            f"delivery-photo-{job.pk}.png",
+            len(PNG),
+        )
+        assert standin.store.objects["file"][photo["id"]]["_content"] == PNG
+        (at_stripe,) = standin_objects(standin, "dispute")
+        assert at_stripe["evidence"]["shipping_documentation"] == photo["id"]
         _close(standin, stripe_dispute["id"], "lost")
         assert wait_for(lambda: Dispute.objects.get(pk=dispute.pk).stripe_outcome == "lost", 60)
         assert standin.wait_for_webhooks(30)
