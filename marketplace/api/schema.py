@@ -9,6 +9,7 @@ It also attaches the OpenAPI links in ``LINKS`` (quote -> job post -> job detail
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -118,6 +119,39 @@ def add_links(result: dict) -> None:
 # PostgreSQL text cannot hold NUL, and DRF's CharField refuses it (400 naming the field):
 # every free-text string a request sends says so, as a pattern.
 NO_NUL_PATTERN = "^[^\\u0000]*$"
+# What Python's str.strip() removes (every character whose isspace() is true), spelled out:
+# ECMA-262's \s is another set (it has U+FEFF, not U+001C-U+001F or U+0085).
+PYTHON_WHITESPACE = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+# A trimmed text field that may not be blank: one character that is not whitespace, no NUL.
+NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{PYTHON_WHITESPACE}][^\\u0000]*$"
+
+
+class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
+    """A trimmed ``StrictCharField`` that refuses blank text says so: not only whitespace.
+
+    DRF trims the text, then refuses it when nothing is left ("This field may not be
+    blank."), so ``"  "`` is refused though it has the ``minLength: 1`` drf-spectacular
+    writes. Fields with a pattern of their own (usernames) or that keep whitespace
+    (passwords) are left as they are.
+    """
+
+    target_class = "marketplace.api.fields.StrictCharField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        field = self.target
+        schema = auto_schema._map_serializer_field(field, direction, bypass_extensions=True)
+        refuses_blank = field.trim_whitespace and not field.allow_blank
+        if (
+            direction == "request"
+            and refuses_blank
+            and not {"pattern", "format", "enum"} & set(schema)
+        ):
+            schema["pattern"] = NOT_BLANK_PATTERN
+        return schema
 
 
 def _refs_in(node: Any) -> set[str]:

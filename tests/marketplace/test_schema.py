@@ -182,3 +182,53 @@ def test_a_nul_in_free_text_is_refused_naming_the_field(courier_client) -> None:
 
     assert response.status_code == 400
     assert response.json()["fields"] == {"reason": ["Null characters are not allowed."]}
+
+
+# Every character Python's str.strip() removes, which is what DRF trims.
+PYTHON_WHITESPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+
+@pytest.mark.django_db
+def test_trimmed_text_that_may_not_be_blank_says_so(client: Client) -> None:
+    import jsonschema_rs
+
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    first_name = components["CourierRegisterInputRequest"]["properties"]["first_name"]
+    # ECMA-262, as schemathesis and any client validator read the pattern.
+    validator = jsonschema_rs.validator_for(first_name)
+
+    assert len(PYTHON_WHITESPACE) == 29
+    assert [c for c in PYTHON_WHITESPACE if validator.is_valid(c + c)] == []
+    assert [validator.is_valid(s) for s in (" Ann ", "\ufeff", "A\nB", "A\x00")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    # Fields that may be blank, or keep their whitespace, are not held to it.
+    reason = components["CourierOfferDeclineInputRequest"]["properties"]["reason"]
+    password = components["CredentialsRequest"]["properties"]["password"]
+    assert jsonschema_rs.validator_for(reason).is_valid("  ")
+    assert jsonschema_rs.validator_for(password).is_valid("        ")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("blank", ["  ", "\u0085", "\x1c\u3000"])
+def test_blank_text_is_refused_naming_the_field(client: Client, blank: str) -> None:
+    from django.contrib.auth import get_user_model
+
+    response = client.post(
+        "/api/v1/auth/register/courier/",
+        {
+            "username": "ann",
+            "password": "a-long-password-1",
+            "vehicle": "bike",
+            "first_name": blank,
+        },
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"first_name": ["This field may not be blank."]}
+    assert not get_user_model().objects.filter(username="ann").exists()

@@ -138,3 +138,26 @@ def test_the_fuzzers_hook_drops_only_bodies_the_parser_refuses_anywhere() -> Non
         assert not integers_fit_in_64_bits(body)
         with pytest.raises(jsonsafe.JSONRejected):
             jsonsafe.loads(json.dumps(body))
+
+
+@pytest.mark.django_db
+def test_the_fuzzer_reads_field_messages_under_fields(same_connection: None) -> None:
+    from schemathesis.core.error_feedback import ObservationKind
+    from schemathesis.core.error_feedback.collector import parse_observations
+    from schemathesis.core.parameters import ParameterLocation
+
+    operation = _schema()["/api/v1/auth/register/courier/"]["POST"]
+    case = operation.Case(
+        body={"username": "ann", "password": "a-long-password-1", "first_name": "Ann"},
+        media_type="application/json",
+    )
+    response = case.call()
+    observations = parse_observations(operation=operation, case=case, response=response)
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"vehicle": ["This field is required."]}
+    # Read as a bare DRF error, the path was ("fields", "vehicle"): a rule for a property
+    # named "fields", which the fuzzer then sent (ST201 on courier sign-up).
+    assert [(o.location, o.parameter_path, o.kind) for o in observations] == [
+        (ParameterLocation.BODY, ("vehicle",), ObservationKind.MUST_NOT_BE_BLANK)
+    ]
