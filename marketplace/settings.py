@@ -355,6 +355,7 @@ SPECTACULAR_SETTINGS = {
         "DeliveryOptionEnum": "jobs.models.DeliveryOption",
         "RecipientDeliveryOptionEnum": "jobs.tracking.rules.RECIPIENT_DELIVERY_OPTIONS",
         "DisputeReasonEnum": "payments.models.disputes.DisputeReason",
+        "CourierDisputeReasonEnum": "payments.models.disputes.COURIER_REASON_CHOICES",
     },
 }
 

@@ -16,14 +16,20 @@ from jobs.api.shop.outputs import page_of, paginated
 from jobs.models import Job
 from jobs.photos import ProofImage, image_read
 from marketplace.api.errors import ApplicationError, NotFoundError
-from marketplace.api.fields import StrictCharField, StrictIntegerField, json_field_value
+from marketplace.api.fields import (
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+    json_field_value,
+)
 from marketplace.api.pagination import PAGE_PARAMETERS
 from marketplace.api.parsing import StrictJSONParser
 from marketplace.api.permissions import IsCourier, IsShop
 from marketplace.api.schema import error_responses
 from payments.disputes.selectors import disputes_for_courier, disputes_for_shop
 from payments.disputes.services import dispute_courier_reply, dispute_open
-from payments.models import DisputeMessage, DisputeReason
+from payments.models import DisputeMessage, DisputeOpener, DisputeReason
+from payments.models.disputes import COURIER_REASON_CHOICES
 
 MAX_PHOTOS = 5
 MAX_MINOR = 2**62
@@ -88,6 +94,12 @@ def _photos(request: Request) -> list[ProofImage]:
         message = f"At most {MAX_PHOTOS} photos."
         raise ApplicationError(f"photos: {message}", fields={"photos": [message]})
     return [image_read(upload=upload, field="photos") for upload in uploads]
+
+
+def _photo(request: Request) -> list[ProofImage]:
+    """The one ``photo`` a multipart body may carry (a JSON body carries none)."""
+    upload = request.FILES.get("photo") if hasattr(request, "FILES") else None
+    return [image_read(upload=upload, field="photo")] if upload is not None else []
 
 
 def _form_data(request: Request) -> dict[str, Any]:
@@ -186,9 +198,19 @@ class DisputeDetailApi(APIView):
 
 
 class CourierDisputesApi(APIView):
-    """The disputes about jobs the courier carried, newest first."""
+    """The disputes about jobs the courier carried, newest first; POST opens the courier's
+    own on one of them (JSON, or multipart with one photo)."""
 
     permission_classes = [IsCourier]
+    parser_classes = [StrictJSONParser, MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        job_id = StrictUUIDField()
+        reason = serializers.ChoiceField(choices=COURIER_REASON_CHOICES)
+        description = StrictCharField(max_length=5000)
+
+    class MultipartInputSerializer(InputSerializer):
+        photo = serializers.FileField(required=False)
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
@@ -198,6 +220,42 @@ class CourierDisputesApi(APIView):
     def get(self, request: Request) -> Response:
         rows = _with_counts(disputes_for_courier(user=request.user))
         return paginated(self, request, rows, DisputeOutputSerializer)
+
+    @extend_schema(
+        request={
+            "application/json": InputSerializer,
+            "multipart/form-data": MultipartInputSerializer,
+        },
+        responses={
+            201: DisputeOutputSerializer,
+            **error_responses(
+                {
+                    404: "`not_found`: no job you carried has this id.",
+                    409: "`dispute_not_allowed` (the job has not started, or the window "
+                    "closed), `dispute_already_open` (you have an open dispute on the job).",
+                    413: "`image_too_large`.",
+                }
+            ),
+        },
+        tags=["courier"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        dispute = dispute_open(
+            job=data["job_id"],
+            opener=DisputeOpener.COURIER,
+            actor=request.user,
+            reason=data["reason"],
+            description=data["description"],
+            claim_value_minor=0,
+            claim_fee_minor=0,
+            claim_tip_minor=0,
+            photos=_photo(request),
+        )
+        row = _with_counts(disputes_for_courier(user=request.user)).get(pk=dispute.pk)
+        return Response(DisputeOutputSerializer(row).data, status=status.HTTP_201_CREATED)
 
 
 class CourierDisputeReplyApi(APIView):
@@ -209,10 +267,15 @@ class CourierDisputeReplyApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         statement = StrictCharField(max_length=5000)
-        photo = serializers.FileField(required=False, allow_null=True, default=None)
+
+    class MultipartInputSerializer(InputSerializer):
+        photo = serializers.FileField(required=False)
 
     @extend_schema(
-        request={"application/json": InputSerializer, "multipart/form-data": InputSerializer},
+        request={
+            "application/json": InputSerializer,
+            "multipart/form-data": MultipartInputSerializer,
+        },
         responses={
             200: DisputeDetailOutputSerializer,
             **error_responses(
@@ -230,13 +293,11 @@ class CourierDisputeReplyApi(APIView):
             raise NotFoundError("No such dispute.")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        upload = serializer.validated_data["photo"]
-        photos = [image_read(upload=upload, field="photo")] if upload is not None else []
         dispute_courier_reply(
             dispute=dispute,
             actor=request.user,
             statement=serializer.validated_data["statement"],
-            photos=photos,
+            photos=_photo(request),
         )
         row = _with_counts(disputes_for_courier(user=request.user)).get(pk=pk)
         return Response(_detail(row, party="courier"))

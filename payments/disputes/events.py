@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
 from jobs.lifecycle import job_record_event
 from jobs.models import ActorRole, EventKind
 from marketplace.models import User
@@ -58,8 +60,12 @@ def dispute_notify(
     frame = {"type": "dispute", "event": event, "dispute": body}
     job = dispute.job
     if dispute.opener == DisputeOpener.COURIER or not as_job_event:
+        # Not a job event (the shop does not hear of it), so there is no ``seq`` to give.
         if job.courier_id is not None:
-            broadcast_on_commit([courier_group(job.courier_id)], frame)
+            at = timezone.now().isoformat()
+            broadcast_on_commit(
+                [courier_group(job.courier_id)], {**frame, "job_id": str(job.pk), "at": at}
+            )
         return
     job_record_event(
         job=job,

@@ -45,6 +45,19 @@ class DisputeReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# What a courier may dispute on a job they carried: a claw-back or pay adjustment they
+# contest (``overcharged``: the platform took back or kept too much), a wrong address, a
+# locker passcode that did not open, or something else. Damage, loss and lateness are the
+# shop's and recipient's claims; conduct is about the courier.
+COURIER_REASONS = (
+    DisputeReason.OVERCHARGED,
+    DisputeReason.WRONG_ADDRESS,
+    DisputeReason.LOCKER_PASSCODE_FAILED,
+    DisputeReason.OTHER,
+)
+COURIER_REASON_CHOICES = [(reason.value, reason.label) for reason in COURIER_REASONS]
+
+
 class DisputeState(models.TextChoices):
     OPEN = "open", "Open"
     AWAITING_COURIER = "awaiting_courier", "Awaiting the courier's reply"

@@ -515,6 +515,8 @@ CONFLICT_TESTS = {
     "test_second_open_dispute_and_closed_window_are_409",
     "POST /api/v1/courier/disputes/{id}/reply/": "tests.payments.disputes.test_api::"
     "test_courier_reply_refusals",
+    "POST /api/v1/courier/disputes/": "tests.payments.disputes.test_api::"
+    "test_courier_open_refusals_are_409",
 }
 
 

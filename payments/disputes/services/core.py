@@ -44,7 +44,7 @@ from payments.models import (
     DisputeResolution,
     DisputeState,
 )
-from payments.models.disputes import OPEN_STATES
+from payments.models.disputes import COURIER_REASONS, OPEN_STATES
 
 NOT_STARTED = (JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.UNASSIGNED)
 MAX_TEXT = 5000
@@ -198,17 +198,25 @@ def dispute_open(
     ended at most ``DISPUTE_WINDOW_DAYS`` ago; each claim part is at most what was
     charged for it (the parcel value at most the declared value). When the job has a
     courier and the opener is the shop or the recipient, the courier is asked at once.
+    A courier opens only on a job they carried, for one of ``COURIER_REASONS``, says what
+    happened (``description`` not blank) and claims nothing of the shop's charge: what
+    they are owed, staff decide (a compensation).
     """
-    if reason not in DisputeReason.values:
-        raise DisputeInvalidInput(
-            "reason: not a dispute reason.", fields={"reason": ["Not a dispute reason."]}
-        )
-    description = _check_text("description", description, required=False)
+    is_courier = opener == DisputeOpener.COURIER
+    if reason not in (COURIER_REASONS if is_courier else DisputeReason.values):
+        message = "Not a reason a courier may give." if is_courier else "Not a dispute reason."
+        raise DisputeInvalidInput(f"reason: {message}", fields={"reason": [message]})
+    description = _check_text("description", description, required=is_courier)
     claim = {
         "claim_value_minor": _check_amount("claim_value_minor", claim_value_minor),
         "claim_fee_minor": _check_amount("claim_fee_minor", claim_fee_minor),
         "claim_tip_minor": _check_amount("claim_tip_minor", claim_tip_minor),
     }
+    if is_courier and any(claim.values()):
+        raise DisputeInvalidInput(
+            "claim: a courier claims no part of the shop's charge.",
+            fields={name: ["0 for a courier."] for name, value in claim.items() if value},
+        )
     with transaction.atomic():
         job_pk = job.pk if isinstance(job, Job) else job
         locked_job = Job.objects.select_for_update().filter(pk=job_pk).first()

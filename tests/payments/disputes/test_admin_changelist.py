@@ -55,13 +55,13 @@ def disputes(settings, support) -> dict[str, Dispute]:
         "big": _delivered(books.shop, mia, hamburg, "ORD-4004"),
     }
 
-    def open_(job, opener, actor, reason, value, fee):
+    def open_(job, opener, actor, reason, value, fee, description=""):
         return dispute_open(
             job=job,
             opener=opener,
             actor=actor,
             reason=reason,
-            description="",
+            description=description,
             claim_value_minor=value,
             claim_fee_minor=fee,
             claim_tip_minor=0,
@@ -70,7 +70,7 @@ def disputes(settings, support) -> dict[str, Dispute]:
     found = {
         "damaged": open_(jobs["flowers"], "shop", flowers, "damaged", 1500, 300),
         "never": open_(jobs["books"], "recipient", None, "never_delivered", 0, 600),
-        "courier": open_(jobs["late"], "courier", ali.user, "other", 0, 0),
+        "courier": open_(jobs["late"], "courier", ali.user, "other", 0, 0, "Pay cut."),
     }
     settings.DISPUTE_REVIEW_SLA_HOURS = 0
     found["big"] = open_(jobs["big"], "shop", books, "missing_items", 20000, 636)

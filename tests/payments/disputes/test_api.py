@@ -4,16 +4,18 @@ other parties' objects and illegal states, with nothing stored when refused."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from jobs.models import JobEvent, WebhookDelivery
+from jobs.models import JobEvent, JobStatus, WebhookDelivery
 from payments.models import Dispute, DisputeMessage, DisputePhoto
 from tests.conftest import client_for
-from tests.factories import CourierFactory, ShopUserFactory
+from tests.factories import CourierFactory, JobFactory, ShopUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +234,177 @@ def test_each_change_is_a_dispute_webhook_and_job_event(
     assert [body["type"] for body in bodies] == ["dispute.opened", "dispute.courier_replied"]
     assert bodies[1]["data"]["details"]["dispute"]["state"] == "under_review"
     assert bodies[1]["data"]["details"]["dispute"]["id"] == dispute_id
+
+
+# --- A courier opens their own dispute ------------------------------------------------------
+
+COURIER_URL = "/api/v1/courier/disputes/"
+
+
+def _courier_body(job, **overrides) -> dict:
+    return {
+        "job_id": str(job.pk),
+        "reason": "overcharged",
+        "description": "The claw-back took my whole fee.",
+        **overrides,
+    }
+
+
+def test_courier_opens_a_dispute_on_a_job_they_carried(delivered_job, shop_member, carrier) -> None:
+    shop = shop_member.shop
+    shop.webhook_url = "https://shop.example/hooks"
+    shop.save(update_fields=["webhook_url"])
+    response = client_for(carrier.user).post(
+        COURIER_URL, _courier_body(delivered_job), format="json"
+    )
+    assert response.status_code == 201, response.json()
+    dispute = Dispute.objects.get()
+    body = response.json()
+    assert body == {
+        "id": str(dispute.pk),
+        "job_id": str(delivered_job.pk),
+        "opener": "courier",
+        "reason": "overcharged",
+        "description": "The claw-back took my whole fee.",
+        "state": "open",
+        "claim": {"value_minor": 0, "fee_minor": 0, "tip_minor": 0},
+        "currency": "eur",
+        "courier_reply_due_at": None,
+        "resolution": "",
+        "stripe_outcome": "",
+        "photo_count": 0,
+        "created_at": body["created_at"],
+        "updated_at": body["updated_at"],
+        "resolved_at": None,
+    }
+    assert (dispute.opened_by, dispute.claim_total_minor) == (carrier.user, 0)
+    assert list(dispute.actions.values_list("kind", "actor", "party", "amount_minor")) == [
+        ("open", carrier.user.pk, "courier", 0)
+    ]
+    # Between the courier and the platform: the courier sees it, the shop hears nothing.
+    listed = client_for(carrier.user).get(COURIER_URL).json()["results"]
+    assert [d["id"] for d in listed] == [str(dispute.pk)]
+    assert client_for(shop_member).get(_url(delivered_job)).json()["results"] == []
+    assert JobEvent.objects.filter(job=delivered_job, kind="dispute").count() == 0
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_courier_opens_with_a_photo_as_multipart(delivered_job, carrier) -> None:
+    response = client_for(carrier.user).post(
+        COURIER_URL,
+        {**_courier_body(delivered_job, reason="locker_passcode_failed"), "photo": _png()},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    assert (response.json()["reason"], response.json()["photo_count"]) == (
+        "locker_passcode_failed",
+        1,
+    )
+    assert list(DisputePhoto.objects.values_list("party", "content_type", "uploaded_by")) == [
+        ("courier", "image/png", carrier.user.pk)
+    ]
+
+
+def test_courier_photo_must_be_an_image(delivered_job, carrier) -> None:
+    response = client_for(carrier.user).post(
+        COURIER_URL,
+        {
+            **_courier_body(delivered_job),
+            "photo": SimpleUploadedFile("x.png", b"GIF89a-not-allowed", content_type="image/png"),
+        },
+        format="multipart",
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "unsupported_image")
+    assert list(response.json()["fields"]) == ["photo"]
+    assert Dispute.objects.count() == 0
+
+
+def _png() -> SimpleUploadedFile:
+    return SimpleUploadedFile("p.png", PNG, content_type="image/png")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"job_id": None}, "job_id"),
+        ({"job_id": "not-a-uuid"}, "job_id"),
+        ({"job_id": 12}, "job_id"),
+        ({"reason": "damaged"}, "reason"),
+        ({"reason": "courier_conduct"}, "reason"),
+        ({"reason": 3}, "reason"),
+        ({"description": ""}, "description"),
+        ({"description": 12}, "description"),
+        ({"description": "x" * 5001}, "description"),
+    ],
+)
+def test_courier_bad_input_is_400_naming_the_field(delivered_job, carrier, overrides, field):
+    response = client_for(carrier.user).post(
+        COURIER_URL, _courier_body(delivered_job, **overrides), format="json"
+    )
+    assert response.status_code == 400, response.json()
+    assert (response.json()["code"], list(response.json()["fields"])) == (
+        "validation_error",
+        [field],
+    )
+    assert Dispute.objects.count() == 0
+
+
+def test_courier_missing_fields_are_named(carrier) -> None:
+    response = client_for(carrier.user).post(COURIER_URL, {}, format="json")
+    assert response.status_code == 400
+    assert sorted(response.json()["fields"]) == ["description", "job_id", "reason"]
+    assert Dispute.objects.count() == 0
+
+
+def test_courier_on_someone_elses_or_an_unknown_job_is_404(delivered_job, carrier) -> None:
+    stranger = client_for(CourierFactory().user)
+    theirs = stranger.post(COURIER_URL, _courier_body(delivered_job), format="json")
+    unknown = client_for(carrier.user).post(
+        COURIER_URL, _courier_body(delivered_job, job_id=str(uuid.uuid4())), format="json"
+    )
+    assert (theirs.status_code, unknown.status_code) == (404, 404)
+    assert (
+        theirs.json()
+        == unknown.json()
+        == {
+            "code": "not_found",
+            "message": "No such job.",
+            "fields": {},
+        }
+    )
+    as_shop = client_for(ShopUserFactory()).post(
+        COURIER_URL, _courier_body(delivered_job), format="json"
+    )
+    assert as_shop.status_code == 403
+    assert Dispute.objects.count() == 0
+
+
+def test_courier_open_refusals_are_409(delivered_job, carrier) -> None:
+    client = client_for(carrier.user)
+    not_started = JobFactory(courier=carrier, status=JobStatus.PENDING)
+    early = client.post(COURIER_URL, _courier_body(not_started), format="json")
+    assert (early.status_code, early.json()["code"]) == (409, "dispute_not_allowed")
+
+    assert client.post(COURIER_URL, _courier_body(delivered_job), format="json").status_code == 201
+    again = client.post(COURIER_URL, _courier_body(delivered_job, reason="other"), format="json")
+    assert (again.status_code, again.json()["code"]) == (409, "dispute_already_open")
+
+    Dispute.objects.update(state="rejected")
+    type(delivered_job).objects.filter(pk=delivered_job.pk).update(
+        ended_at=timezone.now() - timedelta(days=settings.DISPUTE_WINDOW_DAYS, seconds=1)
+    )
+    late = client.post(COURIER_URL, _courier_body(delivered_job), format="json")
+    assert (late.status_code, late.json()["code"]) == (409, "dispute_not_allowed")
+    assert list(Dispute.objects.values_list("job_id", "state")) == [(delivered_job.pk, "rejected")]
+
+
+def test_courier_and_shop_each_have_their_own_open_dispute(
+    delivered_job, shop_member, carrier
+) -> None:
+    assert _post(client_for(shop_member), delivered_job).status_code == 201
+    mine = client_for(carrier.user).post(COURIER_URL, _courier_body(delivered_job), format="json")
+    assert mine.status_code == 201, mine.json()
+    assert sorted(Dispute.objects.values_list("opener", "state")) == [
+        ("courier", "open"),
+        ("shop", "awaiting_courier"),
+    ]

@@ -131,6 +131,32 @@ def test_courier_opens_without_being_asked(delivered_job, carrier) -> None:
     assert (dispute.state, dispute.courier_reply_due_at) == ("open", None)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "fields"),
+    [
+        ({"reason": "damaged"}, ["reason"]),
+        ({"reason": "courier_conduct"}, ["reason"]),
+        ({"description": "  "}, ["description"]),
+        ({"claim_fee_minor": 1}, ["claim_fee_minor"]),
+        ({"claim_value_minor": 5, "claim_tip_minor": 1}, ["claim_value_minor", "claim_tip_minor"]),
+    ],
+)
+def test_a_courier_gives_a_courier_reason_says_what_happened_and_claims_nothing(
+    delivered_job, carrier, overrides, fields
+) -> None:
+    arguments = {
+        "opener": "courier",
+        "reason": "overcharged",
+        "claim_value_minor": 0,
+        "claim_fee_minor": 0,
+        **overrides,
+    }
+    with pytest.raises(DisputeInvalidInput) as refused:
+        _open(delivered_job, carrier.user, **arguments)
+    assert sorted(refused.value.fields) == sorted(fields)
+    assert (Dispute.objects.count(), DisputeAction.objects.count()) == (0, 0)
+
+
 def test_recipient_opens_without_an_account(delivered_job) -> None:
     dispute = _open(delivered_job, None, opener="recipient", reason="never_delivered")
     assert (dispute.opener, dispute.opened_by, dispute.state) == (
@@ -244,7 +270,14 @@ def test_another_shops_or_couriers_job_is_not_found(delivered_job) -> None:
     with pytest.raises(DisputeNotFound):
         _open(delivered_job, ShopUserFactory())
     with pytest.raises(DisputeNotFound):
-        _open(delivered_job, CourierFactory().user, opener="courier")
+        _open(
+            delivered_job,
+            CourierFactory().user,
+            opener="courier",
+            reason="other",
+            claim_value_minor=0,
+            claim_fee_minor=0,
+        )
     with pytest.raises(DisputeInvalidInput):
         _open(delivered_job, None, opener="stripe")
     assert Dispute.objects.count() == 0

@@ -14,7 +14,7 @@ from django_q.tasks import async_task
 
 from jobs.models import JobStatus
 from marketplace.asgi import application
-from payments.disputes.services import disputes_sweep
+from payments.disputes.services import dispute_open, disputes_sweep
 from payments.models import Dispute, DisputeAction, DisputeMessage
 from tests.jobs.tracking_helpers import track_url, tracked_job
 from tests.payments.disputes.conftest import shop_dispute
@@ -59,6 +59,46 @@ def test_shop_and_courier_sockets_hear_of_the_dispute(delivered_job, shop_member
     )
     assert to_shop["type"] == "dispute.opened"
     assert to_shop["data"]["details"]["dispute"]["id"] == to_courier["dispute"]["id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_couriers_own_dispute_reaches_only_the_courier(
+    delivered_job, shop_member, carrier
+) -> None:
+    def courier_opens() -> Dispute:
+        return dispute_open(
+            job=delivered_job,
+            opener="courier",
+            actor=carrier.user,
+            reason="wrong_address",
+            description="The drop-off was two streets away.",
+            claim_value_minor=0,
+            claim_fee_minor=0,
+            claim_tip_minor=0,
+        )
+
+    async def scenario() -> tuple[dict, dict, Dispute]:
+        courier_socket = await _socket("/ws/courier/", carrier.user)
+        shop_socket = await _socket("/ws/shop/", shop_member)
+        await _frame(courier_socket, lambda f: f["type"] == "hello")
+        await _frame(shop_socket, lambda f: f["type"] == "snapshot")
+        dispute = await database_sync_to_async(courier_opens)()
+        to_courier = await _frame(courier_socket, lambda f: f["type"] == "dispute")
+        # The shop's next frame answers its ping: nothing about the dispute came before it.
+        await shop_socket.send_json_to({"type": "ping", "id": "after"})
+        to_shop = await shop_socket.receive_json_from(timeout=10)
+        await courier_socket.disconnect()
+        await shop_socket.disconnect()
+        return to_courier, to_shop, dispute
+
+    to_courier, to_shop, dispute = asyncio.run(scenario())
+    assert sorted(to_courier) == ["at", "dispute", "event", "job_id", "type"]
+    assert (to_courier["event"], to_courier["job_id"]) == ("dispute.opened", str(delivered_job.pk))
+    assert (to_courier["dispute"]["id"], to_courier["dispute"]["opener"]) == (
+        str(dispute.pk),
+        "courier",
+    )
+    assert to_shop == {"type": "pong", "id": "after"}
 
 
 @pytest.mark.django_db
