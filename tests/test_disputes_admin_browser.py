@@ -5,8 +5,9 @@ A support user signs in, opens a dispute and sees the courier's route on the off
 (the breadcrumb line and the pickup, drop-off and delivery markers), the proof and the
 timeline; issues a partial refund split by part; and, once the refund's money command has
 run, the ledger balances and holds the refund entry. The browser asks no host but the
-server for anything. A screenshot of each step goes to the run's artefacts
-(TEST_ARTIFACTS_DIR, default ./test-artifacts/, not committed).
+server for anything, and the page works under its strict Content-Security-Policy: the
+header is there and the browser reports no violation of it. A screenshot of each step
+goes to the run's artefacts (TEST_ARTIFACTS_DIR, default ./test-artifacts/, not committed).
 """
 
 from __future__ import annotations
@@ -132,7 +133,22 @@ def test_support_refunds_part_of_a_dispute_and_the_ledger_balances(
             route.continue_()
 
     context.route("**/*", guard)
+    # Every CSP violation the browser sees, as the page's own script would hear of it.
+    context.add_init_script(
+        "window.__cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', e =>"
+        " window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));"
+    )
+    policies: list[str] = []
+
+    def keep_policy(response: Any) -> None:
+        """The policy of each dispute page the browser renders (not the redirects to it)."""
+        is_page = urlsplit(response.url).path.endswith("/change/") and response.status == 200
+        if is_page and response.request.resource_type == "document":
+            policies.append(response.all_headers().get("content-security-policy", ""))
+
     page = context.new_page()
+    page.on("response", keep_policy)
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     url = f"{server.http_url}/admin/payments/dispute/{facts['dispute']}/change/"
@@ -166,6 +182,8 @@ def test_support_refunds_part_of_a_dispute_and_the_ledger_balances(
     assert page.locator("form.dispute-action").evaluate_all(
         "forms => forms.map(f => f.dataset.action)"
     ) == ["full_refund", "partial_refund", "reject", "request_info"]
+    assert policies[-1].startswith("default-src 'none'; script-src 'self';")
+    assert page.evaluate("window.__cspViolations") == []
     shot(page, "2-dispute")
 
     form = page.locator('form[data-action="partial_refund"]')
@@ -195,10 +213,13 @@ def test_support_refunds_part_of_a_dispute_and_the_ledger_balances(
     assert page.locator('[data-field="refunded"]').inner_text() == (
         "value 400, fee 300, tip 0 = 700 eur"
     )
+    assert page.evaluate("window.__cspViolations") == []
     shot(page, "5-ledger")
 
     assert foreign == []
     assert requested
     assert all(urlsplit(u).netloc == origin for u in requested if not u.startswith("data:"))
     assert errors == []
+    assert len(policies) >= 3  # the page, the page after the refund, the reload
+    assert len(set(policies)) == 1
     context.close()

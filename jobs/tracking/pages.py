@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -22,6 +21,7 @@ from jobs.tracking.api import add_private_headers
 from jobs.tracking.selectors import tracking_view, with_photo_urls
 from jobs.tracking.throttles import client_address, tracking_rate_check
 from jobs.tracking.tokens import job_for_tracking_token
+from marketplace.csp import page_content_security_policy
 
 STATUS_LABELS = {
     "scheduled": _("Scheduled"),
@@ -95,24 +95,7 @@ def _svg_markers(view: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _csp(request: HttpRequest) -> str:
     host = request.get_host()
-    img = ["'self'", "data:"]
-    if settings.MAP_TILE_URL:
-        parts = urlsplit(settings.MAP_TILE_URL.replace("{s}", "a"))
-        img.append(f"{parts.scheme}://{parts.netloc.split('{')[0] or parts.netloc}")
-        if "{s}" in settings.MAP_TILE_URL:
-            img.append(f"{parts.scheme}://*.{parts.netloc.split('.', 1)[-1]}")
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            f"img-src {' '.join(img)}",
-            f"connect-src 'self' ws://{host} wss://{host}",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
+    return page_content_security_policy(connect_src=["'self'", f"ws://{host}", f"wss://{host}"])
 
 
 def _time(value: str | None) -> datetime | None:

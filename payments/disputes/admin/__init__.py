@@ -22,6 +22,7 @@ from django.urls import path, reverse
 
 from jobs.models import JobPhoto
 from marketplace.api.errors import ApplicationError
+from marketplace.csp import page_content_security_policy
 from payments.disputes import permissions as perms
 from payments.disputes import services
 from payments.disputes.admin.actions import ACTIONS, ACTIONS_BY_KIND
@@ -237,7 +238,10 @@ class DisputeAdmin(admin.ModelAdmin):
             "has_view_permission": True,
             "original": dispute,
         }
-        return TemplateResponse(request, "admin/payments/dispute/dispute.html", context)
+        response = TemplateResponse(request, "admin/payments/dispute/dispute.html", context)
+        # Our own scripts, styles and images only (map tiles when MAP_TILE_URL is set).
+        response["Content-Security-Policy"] = page_content_security_policy()
+        return response
 
     # --- the actions ---------------------------------------------------------------------
 

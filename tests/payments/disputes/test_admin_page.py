@@ -135,6 +135,36 @@ def test_tiles_are_named_only_when_configured(client, support, dispute, settings
     assert 'data-tile-url="https://tiles.example.org/{z}/{x}/{y}.png"' in html
 
 
+def _directives(policy: str) -> dict[str, str]:
+    return dict(part.strip().split(" ", 1) for part in policy.split(";"))
+
+
+def test_the_page_allows_only_this_server_then_the_tile_server_when_set(
+    client, support, dispute, settings
+) -> None:
+    client.force_login(support)
+    page = f"/admin/payments/dispute/{dispute.pk}/change/"
+    assert _directives(client.get(page)["Content-Security-Policy"]) == {
+        "default-src": "'none'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self' data:",
+        "connect-src": "'self'",
+        "base-uri": "'none'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+    # A refused action renders the page again, under the same policy.
+    refused = client.post(f"/admin/payments/dispute/{dispute.pk}/act/reject/", {})
+    assert refused.status_code == 200
+    assert _directives(refused["Content-Security-Policy"])["script-src"] == "'self'"
+
+    settings.MAP_TILE_URL = "https://{s}.tiles.example.org/{z}/{x}/{y}.png"
+    assert _directives(client.get(page)["Content-Security-Policy"])["img-src"] == (
+        "'self' data: https://a.tiles.example.org https://*.tiles.example.org"
+    )
+
+
 def test_the_timeline_says_who_when_and_where(client, support, scene, dispute) -> None:
     _, found = open_page(client, support, dispute)
     shop = scene.shop_user.username
