@@ -4,7 +4,8 @@ The ``add_error_responses`` hook gives each operation the errors its shape impli
 (400/413/415 for a body, 400 for query parameters, 404 for path parameters and pages,
 401/403 for authenticated operations, 429 everywhere). What only the view knows, a 409
 code or a 422, the view declares with ``error_responses({409: "...", 422: "..."})``.
-It also attaches the OpenAPI links in ``LINKS`` (quote -> job post -> job detail, …).
+It also attaches the OpenAPI links of ``marketplace.api.links`` and states what text fields
+refuse (NUL anywhere; blank text where the field trims it).
 """
 
 from typing import Any
@@ -13,6 +14,8 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+
+from marketplace.api.links import add_links
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -81,39 +84,6 @@ def _standard_statuses(method: str, operation: dict) -> list[str]:
     if any(operation.get("security", [])):
         statuses += ["401", "403"]
     return statuses
-
-
-def _job_link(operation_id: str) -> dict[str, Any]:
-    return {"operationId": operation_id, "parameters": {"id": "$response.body#/id"}}
-
-
-# OpenAPI links: what a client (and the fuzzer's stateful phase) can do next with an
-# answer. (operationId, status) -> link name -> link. Add a row when an endpoint's answer
-# names an object another endpoint takes.
-LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("quote_create", "201"): {
-        "PostJobFromQuote": {
-            "operationId": "job_create",
-            "requestBody": {"quote_id": "$response.body#/id"},
-        }
-    },
-    ("job_create", "201"): {
-        "GetJob": _job_link("v1_jobs_retrieve"),
-        "GetJobEvents": _job_link("v1_jobs_events_retrieve"),
-        "CancelJob": _job_link("v1_jobs_cancel_create"),
-        "RepostJob": _job_link("v1_jobs_repost_create"),
-    },
-}
-
-
-def add_links(result: dict) -> None:
-    """Attach LINKS to the responses they start from."""
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            for status, response in operation.get("responses", {}).items():
-                links = LINKS.get((operation.get("operationId"), status))
-                if links:
-                    response["links"] = links
 
 
 # PostgreSQL text cannot hold NUL, and DRF's CharField refuses it (400 naming the field):
