@@ -10,9 +10,12 @@ import requests
 
 from jobs.models import Job, JobPhoto, PhotoKind, ProofOfDelivery
 from payments.disputes.services import chargeback_sync, dispute_submit_evidence
+from payments.disputes.services.chargebacks import chargeback_evidence_send
+from payments.gateway import DisputeResult, get_gateway
 from payments.models import JobPayment, MoneyCommand
 from payments.outbox import command_run
 from payments.standin import StandinServer
+from tests.concurrency import race
 from tests.payments.disputes.conftest import delivered_and_paid, staff_in
 from tests.payments.helpers import drain, standin_objects
 
@@ -178,3 +181,33 @@ def test_a_file_stripe_refuses_is_kept_with_its_reason_and_the_evidence_still_go
         None,
         signature["id"],
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_of_one_evidence_command_at_once_upload_each_file_once(standin, zone) -> None:
+    """As when the sweeper hands a stale command to a second worker while the first is
+    still uploading: Stripe's idempotency keys make the second run the same requests."""
+    job, _, _ = delivered_and_paid(standin, tip_minor=0, payouts=False)
+    with_proof(job, photo=("image/png", PNG), signature=("image/jpeg", JPEG))
+    dispute = chargeback(standin, job)
+    dispute_submit_evidence(dispute=dispute, actor=staff_in("finance"), idempotency_key="e")
+    pk = MoneyCommand.objects.get(kind="dispute_evidence").pk
+
+    def send() -> DisputeResult:
+        command = MoneyCommand.objects.get(pk=pk)
+        return chargeback_evidence_send(command=command, gateway=get_gateway())
+
+    first, second = race(send, send)
+
+    assert not isinstance(first, Exception), first
+    assert not isinstance(second, Exception), second
+    assert (first.status, first.submission_count) == ("under_review", 1)
+    assert second == first
+    files = standin_objects(standin, "file")
+    assert sorted(f["filename"] for f in files) == [
+        f"delivery-photo-{job.pk}.png",
+        f"signature-{job.pk}.jpg",
+    ]
+    assert set(first.evidence_files.values()) == {f["id"] for f in files}
+    (at_stripe,) = standin_objects(standin, "dispute")
+    assert at_stripe["evidence_details"]["submission_count"] == 1
