@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -39,6 +40,15 @@ from jobs.dispatch.payloads import (
 from jobs.lifecycle import job_transition
 from jobs.models import Job, JobStatus, Offer, OfferStatus
 from marketplace.api.errors import ConflictError, NotFoundError
+from marketplace.sqlcache import (
+    SAMPLE_DATETIME,
+    SAMPLE_INT,
+    SAMPLE_OTHER_UUID,
+    SAMPLE_UUID,
+    CompiledQuery,
+    CompiledStatement,
+    RowReader,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +82,32 @@ def queue_dispatch(job_pk: object) -> None:
     transaction.on_commit(lambda: async_task(DISPATCH_TASK, pk, group="dispatch"))
 
 
+# What an accept reads of its job and shop: what the move to assigned writes and sends (the
+# event, the shop's frame and webhook, the tracking state) and the answer's job status.
+# Anything else is loaded on first use, one query per field.
+ACCEPT_JOB_FIELDS = (
+    "status", "last_event_seq", "courier", "dispatch_round", "dispatch_attempt",
+    "external_ref", "pickup_point", "dropoff_point", "shop__webhook_url", "shop__is_sandbox",
+)  # fmt: skip
+
+# The offer's job, locked (of=self: not the shop's row), with its shop; the offer is looked
+# up in the same statement, so someone else's offer finds no job.
+ACCEPT_JOB_LOCK = CompiledQuery(
+    lambda offer_pk, courier_pk: (
+        Job.objects.select_for_update(of=("self",))
+        .select_related("shop")
+        .only(*ACCEPT_JOB_FIELDS)
+        .filter(
+            pk=Subquery(
+                Offer.objects.filter(pk=offer_pk, courier_id=courier_pk).values("job_id")[:1]
+            )
+        )
+    ),
+    offer_pk=SAMPLE_UUID,
+    courier_pk=SAMPLE_INT,
+)
+
+
 def _courier_offers(offer_pk: UUID | str, courier: Courier) -> QuerySet[Offer]:
     return Offer.objects.filter(pk=offer_pk, courier=courier)
 
@@ -102,17 +138,11 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
     ``OfferNoLongerAvailable`` (409) when it expired, was answered, withdrawn or taken.
     """
     now = timezone.now()
+    offer_pk = offer_pk if isinstance(offer_pk, UUID) else UUID(str(offer_pk))
     job_pk = None
     try:
         with transaction.atomic():
-            # The offer's job, locked, with its shop (the move's side effects read it), in
-            # one statement: the offer is looked up in the same query.
-            job = (
-                Job.objects.select_for_update(of=("self",))
-                .select_related("shop")
-                .filter(pk=Subquery(_courier_offers(offer_pk, courier).values("job_id")[:1]))
-                .first()
-            )
+            job = ACCEPT_JOB_LOCK.first(offer_pk=offer_pk, courier_pk=courier.pk)
             if job is None:  # unknown, or someone else's: the same answer either way
                 raise OfferNotFound()
             job_pk = job.pk
@@ -153,9 +183,56 @@ def offer_accept(*, offer_pk: UUID | str, courier: Courier) -> Offer:
     return offer
 
 
-def _offer_claim(
-    *, offer_pk: UUID | str, courier: Courier, job_pk: UUID, now: datetime
-) -> Offer | None:
+def _offer_claim_sql(
+    *, alias: str, offer_pk: UUID, courier_pk: int, job_pk: UUID, now: datetime
+) -> tuple[str, list[Any]]:
+    """The accept's claim statement, compiled once per process (``OFFER_CLAIM``)."""
+    table = Offer._meta.db_table
+    claimed = RawSQL("EXISTS (SELECT 1 FROM claimed)", (), output_field=BooleanField())
+    busy = Courier.objects.filter(claimed, pk=courier_pk, status=CourierStatus.AVAILABLE)
+    busy_update = busy.query.chain(UpdateQuery)
+    busy_update.add_update_values(
+        {"status": CourierStatus.BUSY, "acceptance_rate": acceptance_rate_after(1.0)}
+    )
+    busy_sql, busy_params = busy_update.get_compiler(alias).as_sql()
+    sql = (
+        f"WITH claimed AS (UPDATE {table} SET status = %s, responded_at = %s "
+        "WHERE id = %s AND courier_id = %s AND status = %s AND expires_at > %s RETURNING *), "
+        f"courier_busy AS ({busy_sql} RETURNING 1), "
+        f"others AS (UPDATE {table} SET status = %s WHERE job_id = %s AND id <> %s "
+        "AND status = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id, courier_id) "
+        f"SELECT {_OFFER_ROW.columns('claimed')}, "
+        "EXISTS (SELECT 1 FROM courier_busy) AS courier_claimed, "
+        "ARRAY(SELECT id FROM others ORDER BY id) AS withdrawn_ids, "
+        "ARRAY(SELECT courier_id FROM others ORDER BY id) AS withdrawn_couriers FROM claimed"
+    )
+    params = [
+        OfferStatus.ACCEPTED.value,
+        now,
+        offer_pk,
+        courier_pk,
+        OfferStatus.PENDING.value,
+        now,
+        *busy_params,
+        OfferStatus.WITHDRAWN.value,
+        job_pk,
+        offer_pk,
+        OfferStatus.PENDING.value,
+    ]
+    return sql, params
+
+
+_OFFER_ROW = RowReader(Offer)
+OFFER_CLAIM = CompiledStatement(
+    _offer_claim_sql,
+    offer_pk=SAMPLE_UUID,
+    courier_pk=SAMPLE_INT,
+    job_pk=SAMPLE_OTHER_UUID,
+    now=SAMPLE_DATETIME,
+)
+
+
+def _offer_claim(*, offer_pk: UUID, courier: Courier, job_pk: UUID, now: datetime) -> Offer | None:
     """The accept's three writes in one statement; the claimed offer, or None.
 
     Moves the courier's offer pending → accepted while it has not expired (``UPDATE …
@@ -165,39 +242,18 @@ def _offer_claim(
     job row locked; when the courier is not free the caller raises and all three roll back.
     An answer racing the withdrawal waits on its offer's row and then finds it withdrawn.
     """
-    table = Offer._meta.db_table
-    alias = transaction.get_connection().alias
-    claimed = RawSQL("EXISTS (SELECT 1 FROM claimed)", (), output_field=BooleanField())
-    busy = Courier.objects.filter(claimed, pk=courier.pk, status=CourierStatus.AVAILABLE)
-    busy_update = busy.query.chain(UpdateQuery)
-    busy_update.add_update_values(
-        {"status": CourierStatus.BUSY, "acceptance_rate": acceptance_rate_after(1.0)}
+    connection = transaction.get_connection()
+    sql, params = OFFER_CLAIM.sql_with_params(
+        alias=connection.alias, offer_pk=offer_pk, courier_pk=courier.pk, job_pk=job_pk, now=now
     )
-    busy_sql, busy_params = busy_update.get_compiler(alias).as_sql()
-    rows = Offer.objects.raw(
-        f"WITH claimed AS (UPDATE {table} SET status = %s, responded_at = %s "
-        "WHERE id = %s AND courier_id = %s AND status = %s AND expires_at > %s RETURNING *), "
-        f"courier_busy AS ({busy_sql} RETURNING 1), "
-        f"others AS (UPDATE {table} SET status = %s WHERE job_id = %s AND id <> %s "
-        "AND status = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id, courier_id) "
-        "SELECT claimed.*, EXISTS (SELECT 1 FROM courier_busy) AS courier_claimed, "
-        "ARRAY(SELECT id FROM others ORDER BY id) AS withdrawn_ids, "
-        "ARRAY(SELECT courier_id FROM others ORDER BY id) AS withdrawn_couriers FROM claimed",
-        [
-            OfferStatus.ACCEPTED,
-            now,
-            UUID(str(offer_pk)),
-            courier.pk,
-            OfferStatus.PENDING,
-            now,
-            *busy_params,
-            OfferStatus.WITHDRAWN,
-            job_pk,
-            UUID(str(offer_pk)),
-            OfferStatus.PENDING,
-        ],
-    )
-    return next(iter(rows), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    offer = _OFFER_ROW.build(row, alias=connection.alias)
+    offer.courier_claimed, offer.withdrawn_ids, offer.withdrawn_couriers = row[-3:]
+    return offer
 
 
 def offer_decline(*, offer_pk: UUID | str, courier: Courier, reason: str = "") -> Offer:

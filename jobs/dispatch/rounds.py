@@ -30,7 +30,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models.sql import UpdateQuery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -40,7 +40,8 @@ from jobs.dispatch.payloads import WithdrawReason, offer_frame, send_to_couriers
 from jobs.lifecycle import job_transition
 from jobs.models import DispatchMode, Job, JobStatus, Offer, OfferStatus
 from jobs.sandbox.queue import robo_walk_queue_on_commit
-from marketplace.sqlcompose import insert_sql, mark_saved
+from marketplace.sqlcache import SAMPLE_DATETIME, SAMPLE_INTS, SAMPLE_UUID, CompiledQuery
+from marketplace.sqlcompose import insert_sql, mark_saved, update_sql
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,46 @@ class Outcome:
     NOT_PENDING = "not_pending"
     MISSING = "missing"
     SANDBOX = "sandbox"  # the built-in robo courier's job: offered to nobody else
+
+
+# What a pass reads of its job, shop and zone: its own fields, the offer frame's, and what
+# a move to unassigned writes and sends (the event, the shop's frame and webhook, the
+# tracking state). Anything else is loaded on first use, one query per field.
+PASS_JOB_FIELDS = (
+    "status", "dispatch_mode", "dispatch_round", "dispatch_attempt", "last_event_seq",
+    "courier", "external_ref", "test_specifications", "package_size", "currency",
+    "distance_m", "courier_payout_minor", "tip_minor", "pickup_address", "pickup_point",
+    "pickup_after", "dropoff_address", "dropoff_point", "deliver_before",
+    "zone__dispatch_mode", "shop__is_sandbox", "shop__webhook_url",
+)  # fmt: skip
+
+# The pass's job lock (of=self: not the shop's or the zone's row).
+PASS_JOB_LOCK = CompiledQuery(
+    lambda job_pk: (
+        Job.objects.select_for_update(of=("self",))
+        .select_related("zone", "shop")
+        .only(*PASS_JOB_FIELDS)
+        .filter(pk=job_pk)
+    ),
+    job_pk=SAMPLE_UUID,
+)
+# Every offer of the job, read once: (courier, status, round, attempt, deadline, answered).
+PASS_OFFER_HISTORY = CompiledQuery(
+    lambda job_pk: Offer.objects.filter(job_id=job_pk).values_list(
+        "courier_id", "status", "dispatch_round", "dispatch_attempt", "expires_at", "responded_at"
+    ),
+    job_pk=SAMPLE_UUID,
+)
+# Which of these couriers hold an open offer (an array parameter: one text for any count).
+PASS_ENGAGED = CompiledQuery(
+    lambda courier_pks, now: Offer.objects.filter(
+        courier_id__in=RawSQL("SELECT unnest(%s::bigint[])", (courier_pks,)),
+        status=OfferStatus.PENDING,
+        expires_at__gt=now,
+    ).values_list("courier_id", flat=True),
+    courier_pks=SAMPLE_INTS,
+    now=SAMPLE_DATETIME,
+)
 
 
 @dataclass
@@ -85,32 +126,16 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
     the last round found nobody.
     """
     now = timezone.now()
+    job_pk = job_pk if isinstance(job_pk, UUID) else UUID(str(job_pk))
     with transaction.atomic():
-        job = (
-            Job.objects.select_for_update(of=("self",))
-            .select_related("zone", "shop")
-            .defer("zone__area")  # only the zone's dispatch mode is read: skip its polygon
-            .filter(pk=job_pk)
-            .first()
-        )
+        job = PASS_JOB_LOCK.first(job_pk=job_pk)
         if job is None:
             return DispatchResult(Outcome.MISSING)
         offers = Offer.objects.filter(job=job)
         if job.status != JobStatus.PENDING:
             offers_withdraw(offers, reason=WithdrawReason.JOB_UNAVAILABLE)
             return DispatchResult(Outcome.NOT_PENDING, job.dispatch_round)
-        # Every offer of the job, read once: (courier, status, round, attempt, deadline,
-        # answered at).
-        history = list(
-            offers.values_list(
-                "courier_id",
-                "status",
-                "dispatch_round",
-                "dispatch_attempt",
-                "expires_at",
-                "responded_at",
-            )
-        )
+        history = list(PASS_OFFER_HISTORY.rows(job_pk=job_pk))
         expired: list[UUID] = []
         if any(status == OfferStatus.PENDING and due <= now for _, status, _, _, due, _ in history):
             expired = offers_expire(offers, now=now)
@@ -230,11 +255,7 @@ def _reserve_candidates(
         # The engaged check is its own statement, after the locks were taken: it must see
         # an offer that a pass holding one of them committed meanwhile.
         reserved = {r.courier.pk for r in ranked if r.courier.is_reserved}
-        engaged = set(
-            Offer.objects.filter(
-                courier_id__in=reserved, status=OfferStatus.PENDING, expires_at__gt=now
-            ).values_list("courier_id", flat=True)
-        )
+        engaged = set(PASS_ENGAGED.rows(courier_pks=sorted(reserved), now=now))
         free = [r for r in ranked if r.courier.pk in reserved and r.courier.pk not in engaged]
         saw_engaged = saw_engaged or len(free) < len(ranked)
         if free or len(ranked) < limit:
@@ -257,24 +278,17 @@ def _offers_write(job: Job, offers: list[Offer], *, now: datetime) -> None:
     """
     connection_alias = transaction.get_connection().alias
     offers_sql, offers_params = insert_sql(Offer, offers, alias=connection_alias)
-    job.updated_at = now
-    update = Job.objects.filter(pk=job.pk).query.chain(UpdateQuery)
-    update.add_update_values(
-        {
-            "dispatch_round": job.dispatch_round,
-            "dispatch_mode": job.dispatch_mode,
-            "updated_at": now,
-        }
+    job_sql, job_params = update_sql(
+        job, ("dispatch_round", "dispatch_mode", "updated_at"), alias=connection_alias
     )
-    update_sql, update_params = update.get_compiler(connection_alias).as_sql()
     follow_up = _follow_up_schedule(
         job, at=max(o.expires_at for o in offers) + EXPIRY_FOLLOW_UP_DELAY
     )
     schedule_sql, schedule_params = insert_sql(Schedule, [follow_up], alias=connection_alias)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH new_offers AS ({offers_sql}), job_saved AS ({update_sql}) {schedule_sql}",
-            [*offers_params, *update_params, *schedule_params],
+            f"WITH new_offers AS ({offers_sql}), job_saved AS ({job_sql}) {schedule_sql}",
+            [*offers_params, *job_params, *schedule_params],
         )
     mark_saved(offers, alias=connection_alias)
 

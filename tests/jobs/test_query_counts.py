@@ -165,3 +165,43 @@ def test_an_accept_with_its_after_commit_work_costs_five_queries(
     assert ('UPDATE "jobs_job"' in move, 'INSERT INTO "jobs_jobevent"' in move) == (True, True)
     assert Courier.objects.get(pk=offer.courier_id).status == CourierStatus.BUSY
     assert Job.objects.get(pk=job.pk).last_event_seq == 2
+
+
+def test_a_pass_that_finds_nobody_reads_the_job_once(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    job = pending_job()  # nobody around the pickup
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = dispatch_job(job_pk=job.pk)
+
+    assert result.outcome == Outcome.UNASSIGNED
+    # The narrow job lock holds everything the move to unassigned and its side effects
+    # read: no deferred field is loaded afterwards, and the shop is not read again.
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert sum('FROM "jobs_job"' in sql for sql in reads) == 1
+    assert not any('FROM "marketplace_shop"' in sql for sql in reads)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.UNASSIGNED
+
+
+def test_an_accept_reads_the_job_once(django_capture_on_commit_callbacks: Any) -> None:
+    _couriers_around_the_pickup()
+    job = pending_job()
+    dispatch_job(job_pk=job.pk)
+    offer = Offer.objects.select_related("courier__user").get(job=job)
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        accepted = offer_accept(offer_pk=str(offer.pk), courier=offer.courier)
+        answer = (accepted.status, accepted.job.status, accepted.job_id)
+
+    assert answer == (OfferStatus.ACCEPTED, JobStatus.ASSIGNED, job.pk)
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert len(reads) == 1
+    assert 'FROM "jobs_job"' in reads[0]
+    assert 'INNER JOIN "marketplace_shop"' in reads[0]
