@@ -2,11 +2,12 @@
 
 Creates a scratch database (``fuzz_marketplace``, or ``fuzz_marketplace_N`` with
 ``TEST_ISOLATION_SLOT=N``) the way the test suite does, migrates it, starts the Stripe
-stand-in (``payments/standin/``), seeds a service zone, a shop with a saved card and a
-courier, starts uvicorn against it (``tests/e2e_server.py``), and runs
-``schemathesis run --checks all`` on ``/api/schema/`` once per identity. Extra arguments
-go to every schemathesis run (e.g. ``--max-examples 20``). Exits non-zero when any run
-reports a failure; prints one totals line per run and a summary at the end.
+stand-in (``payments/standin/``), seeds a service zone, a shop with a saved card, a
+courier and a few of the shop's jobs (one assigned to the courier), starts uvicorn against
+it (``tests/e2e_server.py``), and runs ``schemathesis run --checks all`` on
+``/api/schema/`` once per identity. Extra arguments go to every schemathesis run (e.g.
+``--max-examples 20``). Exits non-zero when any run reports a failure; prints one totals
+line per run and a summary at the end.
 """
 
 from __future__ import annotations
@@ -122,7 +123,40 @@ def _seed() -> dict[str, str]:
     )
     courier_set_availability(courier=courier, online=True)
     shop_payment_method_set(shop=shop, actor=shop_user, payment_method_id="pm_card_visa")
+    _seed_jobs(shop_token=shop_token.key, courier=courier)
     return {"anonymous": "", "shop": shop_token.key, "courier": courier_token.key}
+
+
+# Central Berlin, inside the demo zone: a trip the fuzzer's random points almost never make.
+SEED_TRIP = {
+    "pickup": {"address": "Alexanderplatz 1, Berlin", "lat": 52.5219, "lng": 13.4132},
+    "dropoff": {"address": "Potsdamer Platz 1, Berlin", "lat": 52.5096, "lng": 13.3760},
+    "package": {"size": "small", "weight_g": 1200, "value_minor": 4500},
+}
+SEED_JOBS = 3
+
+
+def _seed_jobs(*, shop_token: str, courier: Any) -> None:
+    """Jobs the shop posted through the API, the first one assigned to the courier.
+
+    The stateful phase follows links from answers, and its own job posts rarely succeed
+    (a random point is seldom inside the zone), so without these the shop's job list and
+    the courier's would stay empty and the links from them lead nowhere.
+    """
+    from rest_framework.test import APIClient
+
+    from jobs.lifecycle import job_transition
+    from jobs.models import JobStatus
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {shop_token}")
+    job_ids = []
+    for _ in range(SEED_JOBS):
+        response = client.post("/api/v1/jobs/", SEED_TRIP, format="json", HTTP_HOST="127.0.0.1")
+        if response.status_code != 201:
+            raise RuntimeError(f"seeding a job failed: {response.status_code} {response.content!r}")
+        job_ids.append(response.json()["id"])
+    job_transition(job=job_ids[0], to=JobStatus.ASSIGNED, actor=courier.user, courier=courier)
 
 
 def _run(identity: str, token: str, base_url: str, extra: list[str], report: Path) -> RunTotals:

@@ -208,7 +208,13 @@ class TrackingRescheduleApi(TrackingView):
         deliver_before = StrictDateTimeField()
 
     @_action_schema(
-        InputSerializer, "tracking_reschedule", _409="`already_picked_up`, `job_ended`."
+        InputSerializer,
+        "tracking_reschedule",
+        _400=(
+            "`validation_error`: also when the window is in the past, ends before it "
+            "starts, or ends more than 7 days from now (`fields` names the end at fault)."
+        ),
+        _409="`already_picked_up`, `job_ended`.",
     )
     def post(self, request: Request, token: str) -> Response:
         data = self.InputSerializer(data=request.data)

@@ -77,9 +77,15 @@ def _courier_job(pointer: str) -> dict[str, Link]:
 _SHOP_JOB = _shop_job("")
 # A courier's job answers name it by ``id``; offer answers by ``job_id``.
 _COURIER_JOB = _courier_job("/id")
-# The job a dropped, failed or returned answer names is no longer the courier's to move,
-# but it may still read it.
-_COURIER_JOB_READ = {"GetCourierJob": _COURIER_JOB["GetCourierJob"]}
+# A delivered or returned job is no longer the courier's to move; it may read it, and open
+# a dispute about it.
+_COURIER_JOB_READ = {
+    "GetCourierJob": _COURIER_JOB["GetCourierJob"],
+    "OpenCourierDispute": {
+        "operationId": "v1_courier_disputes_create",
+        "requestBody": {"job_id": "$response.body#/id"},
+    },
+}
 
 # (operationId, status) -> link name -> link. Add a row when an answer names an object
 # another operation takes; tests/marketplace/test_schema_links.py checks every row
@@ -141,6 +147,9 @@ LINKS: dict[tuple[str, str], dict[str, Link]] = {
     ("v1_courier_jobs_returned_create", "200"): _COURIER_JOB_READ,
     ("v1_courier_disputes_retrieve", "200"): links_to(
         COURIER_DISPUTE_OPERATIONS, id="$response.body#/results/0/id"
+    ),
+    ("v1_courier_disputes_create", "201"): links_to(
+        COURIER_DISPUTE_OPERATIONS, id="$response.body#/id"
     ),
     ("v1_courier_disputes_reply_create", "200"): links_to(
         COURIER_DISPUTE_OPERATIONS, id="$response.body#/id"
