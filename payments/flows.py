@@ -12,6 +12,7 @@ Ledger entries (debit +, credit -, each sums to zero):
   Stripe fee F     stripe_fees +F, stripe_clearing -F
   transfer T       courier_payable:c +T, stripe_clearing -T
   refund R         refunds +R, stripe_clearing -R               (a dispute's refund)
+  refund failed R  refunds -R, stripe_clearing +R               (Stripe failed it later)
   reversal V       stripe_clearing +V, courier_payable:c -V     (a courier adjustment)
 """
 
@@ -194,11 +195,16 @@ def command_apply(*, command: MoneyCommand, result: Any) -> None:
 
 
 def command_failed(*, command: MoneyCommand, error: str) -> None:
-    """Stripe refused ``command`` for good: keep the fact where staff look for it."""
+    """Stripe refused ``command`` for good: keep the fact where staff look for it (a
+    dispute's refund: on the dispute, which may then refund again)."""
     if command.kind == CommandKind.TRANSFER:
         Transfer.objects.filter(pk=command.transfer_id).update(
             state=TransferState.FAILED, last_error=error[:2000], updated_at=timezone.now()
         )
+    elif command.kind == CommandKind.REFUND and command.params.get("dispute_id"):
+        from payments.disputes.services import dispute_refund_failed
+
+        dispute_refund_failed(command=command, reason=error)
 
 
 def _capture_recorded(command: MoneyCommand, result: IntentResult) -> None:
@@ -345,29 +351,63 @@ def transfers_unfreeze(*, job_id: Any) -> int:
     return len(frozen)
 
 
-def refund_recorded(*, command: MoneyCommand, result: RefundResult) -> None:
-    """A dispute's refund went through: the same entry ``charge.refunded`` posts (one key,
-    whichever comes first), and the job's refunded amount."""
+def refund_entry_post(*, refund_id: str, amount: int, currency: str, job_id: Any) -> None:
+    """The refund's entry: the same one ``charge.refunded`` posts (one key, whichever
+    comes first)."""
     ledger_post(
-        idempotency_key=f"refund:{result.id}",
+        idempotency_key=f"refund:{refund_id}",
         kind=EntryKind.REFUND,
-        lines=[
-            Line("refunds", result.amount, result.currency),
-            Line(CLEARING, -result.amount, result.currency),
-        ],
-        job_id=command.job_id,
-        reference=result.id,
+        lines=[Line("refunds", amount, currency), Line(CLEARING, -amount, currency)],
+        job_id=job_id,
+        reference=refund_id,
     )
-    if command.params.get("charge") == "job":
-        JobPayment.objects.filter(job_id=command.job_id, charge_id=result.charge_id).update(
-            refunded_minor=Greatest(
-                "refunded_minor", _refunded_by_commands(command) + result.amount
-            ),
-            updated_at=timezone.now(),
-        )
 
 
-def _refunded_by_commands(command: MoneyCommand) -> int:
+def refund_failure_post(*, refund: dict[str, Any], job_id: Any) -> Any:
+    """A refund Stripe made and then failed (its ``status`` is ``failed``): the refund's
+    entry, posted if it was not yet, and the entry that undoes it (``refund:<id>:failed``),
+    as Stripe gives the money back to the balance. Entries are never edited. The undoing
+    entry."""
+    amount, currency = int(refund["amount"]), refund["currency"]
+    refund_entry_post(refund_id=refund["id"], amount=amount, currency=currency, job_id=job_id)
+    entry, _ = ledger_post(
+        idempotency_key=f"refund:{refund['id']}:failed",
+        kind=EntryKind.REFUND_FAILURE,
+        lines=[Line("refunds", -amount, currency), Line(CLEARING, amount, currency)],
+        job_id=job_id,
+        reference=refund["id"],
+        description=f"refund failed: {refund.get('failure_reason') or 'no reason given'}",
+    )
+    return entry
+
+
+def refund_recorded(*, command: MoneyCommand, result: RefundResult) -> None:
+    """A dispute's refund went through: its entry, and the job's refunded amount (unless
+    Stripe already said it failed; locks the payment, as ``dispute_refund_failed`` does)."""
+    refund_entry_post(
+        refund_id=result.id, amount=result.amount, currency=result.currency, job_id=command.job_id
+    )
+    if command.params.get("charge") != "job":
+        return
+    payment = JobPayment.objects.select_for_update().filter(job_id=command.job_id).first()
+    refused = _refused_refund_commands(command.job_id)
+    if payment is None or payment.charge_id != result.charge_id or command.pk in refused:
+        return
+    JobPayment.objects.filter(pk=payment.pk).update(
+        refunded_minor=Greatest(
+            "refunded_minor", _refunded_by_commands(command, refused) + result.amount
+        ),
+        updated_at=timezone.now(),
+    )
+
+
+def _refused_refund_commands(job_id: Any) -> set[int]:
+    from payments.disputes.selectors import refused_refund_command_ids
+
+    return refused_refund_command_ids(job_id=job_id)
+
+
+def _refunded_by_commands(command: MoneyCommand, refused: set[int]) -> int:
     from django.db.models import Sum
 
     total = (
@@ -378,6 +418,7 @@ def _refunded_by_commands(command: MoneyCommand) -> int:
             state=CommandState.SUCCEEDED,
         )
         .exclude(pk=command.pk)
+        .exclude(pk__in=refused)
         .aggregate(total=Sum("amount_minor"))["total"]
     )
     return int(total or 0)

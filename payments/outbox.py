@@ -142,12 +142,14 @@ def _execute(command: MoneyCommand) -> Any:
             idempotency_key=key,
         )
     if command.kind == CommandKind.REFUND:
+        # The command's id comes back on the refund's later events (a refund that fails).
         return gateway.refund_create(
             payment_intent_id=command.params["intent_id"],
             amount_minor=command.amount_minor,
             metadata={
                 "job_id": str(command.job_id),
                 "dispute_id": str(command.params.get("dispute_id", "")),
+                "money_command_id": str(command.pk),
             },
             idempotency_key=key,
         )

@@ -12,7 +12,8 @@ Checks (each difference names its job where there is one):
   balance transactions (net), stripe_fees equals their fees (a dispute's fee is booked to
   chargebacks instead), and chargebacks equals what the disputes' balance transactions
   took, per currency;
-- commands still capturing long after the job ended.
+- commands still open or failed long after they were written (a dispute's refund Stripe
+  refused is not: the dispute recorded it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from payments.models import (
     CommandState,
     CourierPayoutAccount,
     Dispute,
+    DisputeAction,
+    DisputeActionKind,
     EntryKind,
     JobPayment,
     JournalLine,
@@ -280,11 +283,16 @@ def _balances(report: Reconciliation, gateway: PaymentGateway, dispute_txns: set
 
 
 def _stuck(report: Reconciliation) -> None:
+    """Commands not done long after they were written. A dispute's refund Stripe refused
+    is done with: the dispute recorded it (``refund_failed``) and may refund again."""
     old = timezone.now() - STUCK_AFTER
+    settled = DisputeAction.objects.filter(
+        kind=DisputeActionKind.REFUND_FAILED, money_command__isnull=False
+    ).values("money_command_id")
     for command in MoneyCommand.objects.filter(
         state__in=[CommandState.PENDING, CommandState.RUNNING, CommandState.FAILED],
         created_at__lt=old,
-    ):
+    ).exclude(pk__in=settled):
         report.differ(
             "command_open",
             job_id=command.job_id,

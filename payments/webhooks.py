@@ -21,7 +21,14 @@ from marketplace.api.errors import ApplicationError
 from payments.errors import PaymentUnavailable
 from payments.gateway import GatewayError, GatewayUnavailable, SignatureError, get_gateway
 from payments.ledger import Line, courier_payable, ledger_post
-from payments.models import EntryKind, JobPayment, StripeEvent, Transfer
+from payments.models import (
+    CommandKind,
+    EntryKind,
+    JobPayment,
+    MoneyCommand,
+    StripeEvent,
+    Transfer,
+)
 from payments.payouts import payout_account_sync
 
 logger = logging.getLogger(__name__)
@@ -37,6 +44,8 @@ DISPUTE_EVENTS = frozenset(
         "charge.dispute.closed",
     }
 )
+# A refund's later changes (one object, whichever event says it): only a failure needs us.
+REFUND_EVENTS = frozenset({"charge.refund.updated", "refund.updated", "refund.failed"})
 STORED_ONLY = frozenset(
     {
         "payout.paid",
@@ -96,6 +105,8 @@ def stripe_event_handle(*, pk: int) -> bool:
             _charge_refunded(obj)
         elif event.type == "transfer.reversed":
             _transfer_reversed(obj)
+        elif event.type in REFUND_EVENTS:
+            _refund_changed(obj)
         elif event.type in DISPUTE_EVENTS:
             _dispute_changed(obj)
         elif event.type in {"payment_intent.canceled", "payment_intent.amount_capturable_updated"}:
@@ -149,6 +160,32 @@ def _charge_refunded(charge: dict[str, Any]) -> None:
                 job_id=payment.job_id if payment else None,
                 reference=refund["id"],
             )
+
+
+def _refund_changed(refund: dict[str, Any]) -> None:
+    """A refund that failed after Stripe made it: the dispute that asked for it records the
+    failure (``dispute_refund_failed``); any other refund has its entry undone."""
+    from payments.disputes.services import dispute_refund_failed
+    from payments.flows import refund_failure_post
+
+    if refund.get("status") != "failed":
+        return
+    command = _refund_command(refund)
+    reason = f"Stripe failed refund {refund['id']}: {refund.get('failure_reason') or 'unknown'}"
+    if command is not None and command.params.get("dispute_id"):
+        dispute_refund_failed(command=command, reason=reason, refund=refund)
+        return
+    payment = JobPayment.objects.filter(charge_id=refund.get("charge") or "").first()
+    with transaction.atomic():
+        refund_failure_post(refund=refund, job_id=payment.job_id if payment else None)
+
+
+def _refund_command(refund: dict[str, Any]) -> MoneyCommand | None:
+    """Our refund command behind ``refund``: named in its metadata, or by its result."""
+    pk = str((refund.get("metadata") or {}).get("money_command_id") or "")
+    refunds = MoneyCommand.objects.filter(kind=CommandKind.REFUND)
+    command = refunds.filter(pk=int(pk)).first() if pk.isdigit() else None
+    return command or refunds.filter(result__id=refund["id"]).first()
 
 
 def _transfer_reversed(obj: dict[str, Any]) -> None:

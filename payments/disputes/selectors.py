@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import BigIntegerField, Case, F, QuerySet, Sum, When
 
 from jobs.models import Job, JobStatus
 from marketplace.models import User
 from payments.models import (
     Dispute,
     DisputeAction,
+    DisputeActionKind,
     DisputeOpener,
     JobPayment,
     PaymentStatus,
@@ -97,27 +98,59 @@ def claim_limits(*, job: Job) -> Parts:
     )
 
 
-def job_refunded_parts(*, job_id: Any) -> Parts:
-    """Refunds already decided on the job's disputes, per part (queued or done)."""
-    totals = DisputeAction.objects.filter(dispute__job_id=job_id, kind__in=REFUND_KINDS).aggregate(
-        value=Sum("refund_value_minor"), fee=Sum("refund_fee_minor"), tip=Sum("refund_tip_minor")
+def _refund_parts(actions: QuerySet[DisputeAction]) -> Parts:
+    """Refunds decided (queued or done) less the parts Stripe refused (``refund_failed``)."""
+    signed = {
+        part: Sum(
+            Case(
+                When(kind=DisputeActionKind.REFUND_FAILED, then=-F(f"refund_{part}_minor")),
+                default=F(f"refund_{part}_minor"),
+                output_field=BigIntegerField(),
+            )
+        )
+        for part in ("value", "fee", "tip")
+    }
+    totals = actions.filter(kind__in=(*REFUND_KINDS, DisputeActionKind.REFUND_FAILED)).aggregate(
+        **signed
     )
     return Parts(
-        value_minor=totals["value"] or 0,
-        fee_minor=totals["fee"] or 0,
-        tip_minor=totals["tip"] or 0,
+        value_minor=int(totals["value"] or 0),
+        fee_minor=int(totals["fee"] or 0),
+        tip_minor=int(totals["tip"] or 0),
     )
+
+
+def job_refunded_parts(*, job_id: Any) -> Parts:
+    """Refunds already decided on the job's disputes, per part (queued or done, not
+    refused by Stripe)."""
+    return _refund_parts(DisputeAction.objects.filter(dispute__job_id=job_id))
 
 
 def dispute_refunded_parts(*, dispute: Dispute) -> Parts:
-    actions = dispute.actions.filter(kind__in=REFUND_KINDS)
-    totals = actions.aggregate(
-        value=Sum("refund_value_minor"), fee=Sum("refund_fee_minor"), tip=Sum("refund_tip_minor")
+    return _refund_parts(dispute.actions.all())
+
+
+def refund_attempts(*, dispute: Dispute) -> tuple[int, bool]:
+    """The dispute's latest refund attempt (0 before any) and whether it still stands
+    (Stripe did not refuse it)."""
+    rows = list(
+        dispute.actions.filter(kind__in=(*REFUND_KINDS, DisputeActionKind.REFUND_FAILED))
+        .values_list("attempt", "kind")
+        .order_by()
     )
-    return Parts(
-        value_minor=totals["value"] or 0,
-        fee_minor=totals["fee"] or 0,
-        tip_minor=totals["tip"] or 0,
+    latest = max((attempt for attempt, _ in rows), default=0)
+    refused = {attempt for attempt, kind in rows if kind == DisputeActionKind.REFUND_FAILED}
+    return latest, latest > 0 and latest not in refused
+
+
+def refused_refund_command_ids(*, job_id: Any) -> set[int]:
+    """The job's refund commands whose refund Stripe refused (each has a ``refund_failed``)."""
+    return set(
+        DisputeAction.objects.filter(
+            dispute__job_id=job_id,
+            kind=DisputeActionKind.REFUND_FAILED,
+            money_command__isnull=False,
+        ).values_list("money_command_id", flat=True)
     )
 
 

@@ -97,6 +97,7 @@ class DisputeActionKind(models.TextChoices):
     REVIEW_DUE = "review_due", "Moved to review (courier's reply time ran out)"
     SLA_BREACHED = "sla_breached", "Review time exceeded"
     CHARGEBACK_CLOSED = "chargeback_closed", "Stripe closed the chargeback"
+    REFUND_FAILED = "refund_failed", "Stripe refused the refund"
 
 
 REFUND_KINDS = (DisputeActionKind.FULL_REFUND, DisputeActionKind.PARTIAL_REFUND)
@@ -231,9 +232,11 @@ class DisputeAction(models.Model):
     """One thing done on a dispute, as it was done: never updated, never deleted.
 
     ``idempotency_key`` makes the same request (a double submit, two staff sending one
-    rendered form) one action. The partial unique constraints allow one refund, one
-    courier adjustment and one compensation per dispute, so two staff pressing the same
-    button from two forms move money once as well.
+    rendered form) one action. The partial unique constraints allow one refund per
+    attempt, one courier adjustment and one compensation per dispute, so two staff
+    pressing the same button from two forms move money once as well. A refund Stripe
+    refuses gets a ``refund_failed`` action with the same attempt (and the parts that did
+    not go back), and the next refund is the next attempt.
     """
 
     dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="actions")
@@ -256,6 +259,9 @@ class DisputeAction(models.Model):
     currency = models.CharField(max_length=3)
     note = models.TextField(blank=True, default="")
     idempotency_key = models.CharField(max_length=255, unique=True)
+    # Which refund of the dispute a refund (or its ``refund_failed``) is: 1, then one more
+    # after each refund Stripe refused.
+    attempt = models.PositiveSmallIntegerField(default=1)
     journal_entry = models.ForeignKey(
         "payments.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -267,9 +273,9 @@ class DisputeAction(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["dispute"],
+                fields=["dispute", "attempt"],
                 condition=models.Q(kind__in=["full_refund", "partial_refund"]),
-                name="dispute_action_one_refund",
+                name="dispute_action_one_refund_per_attempt",
             ),
             models.UniqueConstraint(
                 fields=["dispute"],

@@ -65,6 +65,7 @@ class EntryKind(models.TextChoices):
     RETURN_FEE = "return_fee", "Failed-and-returned fee captured"
     TIP = "tip", "Tip charged"
     REFUND = "refund", "Refund"
+    REFUND_FAILURE = "refund_failure", "Refund failed (its refund entry undone)"
     REVERSAL = "reversal", "Transfer reversal"
     ADJUSTMENT = "adjustment", "Adjustment"
     COMPENSATION = "compensation", "Dispute compensation"

@@ -35,6 +35,8 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
     },
     # Captures fine, then the card holder disputes the charge (reason "fraudulent").
     "pm_card_createDispute": {"brand": "visa", "last4": "0259", "behaviour": "dispute"},
+    # Captures fine; a refund is made (succeeded), then fails (payments/standin/refunds.py).
+    "pm_card_refundFail": {"brand": "visa", "last4": "5126", "behaviour": "refund_fail"},
     "pm_card_authenticationRequired": {
         "brand": "visa",
         "last4": "3184",

@@ -1,11 +1,18 @@
-"""The stand-in's refunds: create, retrieve and list."""
+"""The stand-in's refunds: create, retrieve and list.
+
+A charge paid with ``pm_card_refundFail`` behaves as at Stripe: its refund is made
+(``succeeded``, and answered so), then fails: the refund becomes ``failed`` with a
+``failure_reason`` and a ``failure_balance_transaction`` that gives the amount back to the
+balance, the charge's ``amount_refunded`` goes down again, and ``charge.refund.updated``
+and ``refund.failed`` are sent. Here that happens as soon as the refund is made.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from payments.standin.forms import Call, Params, StripeFailure
-from payments.standin.store import Store, new_id
+from payments.standin.store import Store, new_id, public
 
 
 def refund_create(store: Store, call: Call) -> dict[str, Any]:
@@ -81,7 +88,39 @@ def refund_create(store: Store, call: Call) -> dict[str, Any]:
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
     store.emit("refund.created", refund)
     store.emit("charge.refunded", charge, previous_attributes={"amount_refunded": previous})
+    method = store.objects["payment_method"].get(charge.get("payment_method") or "") or {}
+    if method.get("_behaviour") == "refund_fail":
+        answer = public(refund)
+        _refund_fail(store, refund, charge)
+        return answer
     return refund
+
+
+def _refund_fail(store: Store, refund: dict[str, Any], charge: dict[str, Any]) -> None:
+    """The refund fails after it was made: the money is back on the balance."""
+    txn = store.balance_transaction(
+        amount=refund["amount"],
+        currency=refund["currency"],
+        type="refund_failure",
+        source=refund["id"],
+    )
+    refund.update(
+        status="failed",
+        failure_reason="expired_or_canceled_card",
+        failure_balance_transaction=txn["id"],
+    )
+    charge["amount_refunded"] -= refund["amount"]
+    charge["refunded"] = False
+    store.emit(
+        "charge.refund.updated",
+        refund,
+        previous_attributes={
+            "status": "succeeded",
+            "failure_reason": None,
+            "failure_balance_transaction": None,
+        },
+    )
+    store.emit("refund.failed", refund)
 
 
 def refund_retrieve(store: Store, call: Call) -> dict[str, Any]:

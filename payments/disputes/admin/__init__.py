@@ -28,8 +28,9 @@ from payments.disputes import services
 from payments.disputes.admin.actions import ACTIONS, ACTIONS_BY_KIND
 from payments.disputes.admin.forms import ActionForm
 from payments.disputes.evidence import dispute_evidence
-from payments.disputes.selectors import dispute_refunded_parts, job_charges
+from payments.disputes.selectors import dispute_refunded_parts, job_charges, refund_attempts
 from payments.models import Dispute, DisputeAction, DisputePhoto
+from payments.models.disputes import REFUND_KINDS
 
 CLAIM_TOTAL = F("claim_value_minor") + F("claim_fee_minor") + F("claim_tip_minor")
 
@@ -204,6 +205,8 @@ class DisputeAdmin(admin.ModelAdmin):
         if limit is not None and room.fee_minor + room.tip_minor > limit:
             hidden.add(perms.FULL_REFUND)  # more is left than this user may refund at once
         done = set(dispute.actions.values_list("kind", flat=True))
+        if not refund_attempts(dispute=dispute)[1]:
+            done -= set(REFUND_KINDS)  # Stripe refused the last refund: staff may try again
         forms_shown = []
         for spec in ACTIONS:
             if spec.kind in hidden or spec.kind not in allowed:

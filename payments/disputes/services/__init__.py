@@ -31,6 +31,7 @@ from payments.disputes.services.money import (
     dispute_refund,
     refundable_parts,
 )
+from payments.disputes.services.refund_failures import dispute_refund_failed
 from payments.disputes.services.sweep import disputes_sweep
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "dispute_full_refund",
     "dispute_open",
     "dispute_refund",
+    "dispute_refund_failed",
     "dispute_reject",
     "dispute_request_info",
     "dispute_submit_evidence",

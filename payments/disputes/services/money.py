@@ -27,7 +27,13 @@ from django.utils import timezone
 from marketplace.models import User
 from payments.disputes import permissions as perms
 from payments.disputes.events import dispute_notify
-from payments.disputes.selectors import Parts, job_charges, job_refunded_parts
+from payments.disputes.selectors import (
+    Parts,
+    job_charges,
+    job_refunded_parts,
+    refund_attempts,
+    refused_refund_command_ids,
+)
 from payments.disputes.services.core import (
     _check_amount,
     _check_key,
@@ -63,6 +69,7 @@ from payments.models import (
     TransferKind,
     TransferState,
 )
+from payments.models.disputes import REFUND_KINDS
 from payments.outbox import command_enqueue
 
 K = DisputeActionKind
@@ -89,7 +96,11 @@ def _settle(dispute: Dispute, resolution: str) -> None:
 def _refusable(dispute: Dispute, kind: str) -> None:
     if dispute.state == DisputeState.REJECTED:
         raise DisputeStateError("A rejected dispute moves no money.")
-    if dispute.actions.filter(kind__in=_same_kind(kind)).exists():
+    if kind in REFUND_KINDS:
+        has_one = refund_attempts(dispute=dispute)[1]  # a refund Stripe refused does not count
+    else:
+        has_one = dispute.actions.filter(kind__in=_same_kind(kind)).exists()
+    if has_one:
         raise DisputeStateError(f"This dispute already has a {kind.replace('_', ' ')}.")
 
 
@@ -103,9 +114,11 @@ def _same_kind(kind: str) -> tuple[str, ...]:
 
 
 def _queued_refunds(job_id: Any, charge: str) -> int:
+    """What the job's refund commands on ``charge`` take back, less those Stripe refused."""
     total = (
         MoneyCommand.objects.filter(job_id=job_id, kind=CommandKind.REFUND, params__charge=charge)
         .exclude(state=CommandState.FAILED)
+        .exclude(pk__in=refused_refund_command_ids(job_id=job_id))
         .aggregate(total=Sum("amount_minor"))["total"]
     )
     return int(total or 0)
@@ -161,7 +174,8 @@ def _refund(
                 f"Support may refund at most {limit}; finance can make this refund.",
                 fields={"amount": [f"At most {limit} for support."]},
             )
-        commands = _refund_commands(locked, payment, parts)
+        attempt = refund_attempts(dispute=locked)[0] + 1
+        commands = _refund_commands(locked, payment, parts, attempt=attempt)
         from_state = locked.state
         _settle(
             locked,
@@ -182,6 +196,7 @@ def _refund(
             amount_minor=parts.total_minor,
             note=note,
             money_command=commands[0],
+            attempt=attempt,
         )
         dispute_notify(dispute=locked, event="dispute.refunded", actor=actor)
     return action
@@ -211,9 +226,13 @@ def _check_refund(parts: Parts, room: Parts) -> None:
         )
 
 
-def _refund_commands(dispute: Dispute, payment: JobPayment, parts: Parts) -> list[MoneyCommand]:
+def _refund_commands(
+    dispute: Dispute, payment: JobPayment, parts: Parts, *, attempt: int
+) -> list[MoneyCommand]:
     """One refund per charge: the tip goes back on the tip's own charge first (when the tip
-    was given after delivery), everything else on the job's charge."""
+    was given after delivery), everything else on the job's charge. Each command keeps the
+    parts it carries (what goes back to the dispute's room if Stripe refuses it), and a
+    later attempt has keys of its own, so Stripe makes a new refund."""
     tip_charge = Tip.objects.filter(job_id=dispute.job_id, status=TipStatus.SUCCEEDED).first()
     tip_room = (
         max(tip_charge.amount_minor - _queued_refunds(dispute.job_id, "tip"), 0)
@@ -226,16 +245,21 @@ def _refund_commands(dispute: Dispute, payment: JobPayment, parts: Parts) -> lis
         raise DisputeAmountError(
             "The job's charge has not that much left to refund.", fields={"amount": ["Too much."]}
         )
+    on_tip_parts = Parts(tip_minor=on_tip)
+    on_job_parts = Parts(
+        value_minor=parts.value_minor, fee_minor=parts.fee_minor, tip_minor=parts.tip_minor - on_tip
+    )
     commands = []
-    for charge, amount, intent_id in (
-        ("job", on_job, payment.intent_id),
-        ("tip", on_tip, tip_charge.intent_id if tip_charge else ""),
+    for charge, amount, intent_id, carried in (
+        ("job", on_job, payment.intent_id, on_job_parts),
+        ("tip", on_tip, tip_charge.intent_id if tip_charge else "", on_tip_parts),
     ):
         if amount:
+            suffix = f":{attempt}" if attempt > 1 else ""
             commands.append(
                 command_enqueue(
                     kind=CommandKind.REFUND,
-                    idempotency_key=f"dispute:{dispute.pk}:refund:{charge}",
+                    idempotency_key=f"dispute:{dispute.pk}:refund:{charge}{suffix}",
                     job_id=dispute.job_id,
                     amount_minor=amount,
                     currency=dispute.currency,
@@ -243,6 +267,8 @@ def _refund_commands(dispute: Dispute, payment: JobPayment, parts: Parts) -> lis
                         "dispute_id": str(dispute.pk),
                         "charge": charge,
                         "intent_id": intent_id,
+                        "attempt": attempt,
+                        "parts": carried.as_dict(),
                     },
                 )
             )

@@ -55,13 +55,16 @@ def delivered_job(shop_member: User, carrier: Courier) -> Job:
     )
 
 
-def delivered_and_paid(standin, *, tip_minor: int = 150, payouts: bool = True):
-    """A job posted through the API, walked to delivered and captured at the stand-in, its
-    transfer paid (or held when the courier cannot be paid yet). (job, shop user, courier)."""
+def delivered_and_paid(
+    standin, *, tip_minor: int = 150, payouts: bool = True, card: str = "pm_card_visa"
+):
+    """A job posted through the API (the shop paying with test ``card``), walked to
+    delivered and captured at the stand-in, its transfer paid (or held when the courier
+    cannot be paid yet). (job, shop user, courier)."""
     from tests.conftest import client_for
     from tests.payments.helpers import courier_with_payouts, drain, post_job, walk
 
-    shop = ShopUserFactory()
+    shop = ShopUserFactory(shop__payment_method=card)
     courier = CourierFactory()
     if payouts:
         courier_with_payouts(courier, standin)

@@ -83,7 +83,11 @@ def test_support_full_refund_gives_back_everything_charged(standin, zone, suppor
     (refund,) = standin_objects(standin, "refund")
     payment = JobPayment.objects.get(job_id=job.pk)
     assert (refund["amount"], refund["charge"]) == (charged, payment.charge_id)
-    assert refund["metadata"] == {"job_id": str(job.pk), "dispute_id": str(dispute.pk)}
+    assert refund["metadata"] == {
+        "job_id": str(job.pk),
+        "dispute_id": str(dispute.pk),
+        "money_command_id": str(command.pk),
+    }
     assert payment.refunded_minor == charged
     entry = JournalEntry.objects.get(idempotency_key=f"refund:{refund['id']}")
     assert sorted(entry.lines.values_list("account__code", "amount_minor")) == [
