@@ -32,7 +32,9 @@ class SandboxJobAdvanceApi(APIView):
                     404: "`not_found`: no such job, another shop's, or the shop is not a "
                     "sandbox shop.",
                     409: "`invalid_transition`: the job has no next step (delivered, "
-                    "returned, cancelled, unassigned or still scheduled).",
+                    "returned, cancelled, unassigned or still scheduled); "
+                    "`offer_no_longer_available`: the robo courier's offer could not be "
+                    "taken (it expired, or the job was taken meanwhile).",
                 }
             ),
         },

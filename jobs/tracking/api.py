@@ -214,7 +214,8 @@ class TrackingRescheduleApi(TrackingView):
             "`validation_error`: also when the window is in the past, ends before it "
             "starts, or ends more than 7 days from now (`fields` names the end at fault)."
         ),
-        _409="`already_picked_up`, `job_ended`.",
+        _409="`already_picked_up`, `job_ended`; `invalid_transition`: the job's status cannot "
+        "go back to scheduled.",
     )
     def post(self, request: Request, token: str) -> Response:
         data = self.InputSerializer(data=request.data)

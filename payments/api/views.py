@@ -36,6 +36,11 @@ CARD_ERRORS = {
     503: "`payment_unavailable`: Stripe did not answer (or is not configured); repeat the request.",
 }
 UNAVAILABLE = {503: CARD_ERRORS[503]}
+SANDBOX_LIVE_KEY = (
+    "`sandbox_live_key`: a sandbox account's money never moves with a live Stripe key."
+)
+# The money endpoints a sandbox shop or robo courier may call: unavailable, or refused.
+MONEY_ERRORS = {**UNAVAILABLE, 409: SANDBOX_LIVE_KEY}
 
 
 class CardOutputSerializer(serializers.Serializer):
@@ -72,7 +77,7 @@ class ShopSetupIntentApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={201: OutputSerializer, **error_responses(UNAVAILABLE)},
+        responses={201: OutputSerializer, **error_responses(MONEY_ERRORS)},
         tags=["payments"],
     )
     def post(self, request: Request) -> Response:
@@ -109,7 +114,7 @@ class ShopPaymentMethodApi(APIView):
                 {
                     400: "`invalid_payment_method`: Stripe did not accept it (unknown, "
                     "declined or expired); or `validation_error`.",
-                    **UNAVAILABLE,
+                    **MONEY_ERRORS,
                 }
             ),
         },
@@ -147,7 +152,8 @@ class JobTipApi(APIView):
             **error_responses(
                 {
                     404: "`not_found`: no such job of this shop.",
-                    409: "`tip_not_allowed`: not delivered, already tipped, or too late.",
+                    409: "`tip_not_allowed`: not delivered, already tipped, or too late; "
+                    + SANDBOX_LIVE_KEY,
                     **CARD_ERRORS,
                 }
             ),
@@ -185,7 +191,7 @@ class CourierPayoutOnboardingApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: OutputSerializer, **error_responses(UNAVAILABLE)},
+        responses={200: OutputSerializer, **error_responses(MONEY_ERRORS)},
         tags=["courier payouts"],
     )
     def post(self, request: Request) -> Response:

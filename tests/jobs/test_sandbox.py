@@ -15,10 +15,16 @@ from jobs.dispatch import dispatch_job
 from jobs.models import Job, JobEvent, JobPhoto, JobStatus, Offer, ProofOfDelivery
 from jobs.sandbox.robots import ROBO_USERNAME_PREFIX
 from marketplace.models import User
-from payments.models import CommandState, JobPayment, MoneyCommand
+from payments.models import (
+    CommandState,
+    CourierPayoutAccount,
+    JobPayment,
+    MoneyCommand,
+    ShopBilling,
+)
 from payments.outbox import command_run
 from tests.conftest import client_for
-from tests.factories import JobFactory, ShopUserFactory
+from tests.factories import CourierFactory, JobFactory, ShopUserFactory
 from tests.jobs.conftest import trip_body
 from tests.jobs.dispatch_helpers import courier_at
 
@@ -393,6 +399,31 @@ def test_a_sandbox_shop_cannot_set_a_card_with_a_live_key(sandbox_user, settings
 
     assert response.status_code == 409
     assert response.json()["code"] == "sandbox_live_key"
+
+
+def test_a_sandbox_shop_cannot_make_a_setup_intent_with_a_live_key(sandbox_user, settings) -> None:
+    user = ShopUserFactory(shop__is_sandbox=True, shop__payment_method=False)
+    sandbox_shop = user.shop
+    client = client_for(user)
+    settings.STRIPE_SECRET_KEY = "sk_live_not_a_real_key"
+
+    response = client.post("/api/v1/payments/shop/setup-intent/")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "sandbox_live_key"
+    assert not ShopBilling.objects.filter(shop=sandbox_shop).exists()
+
+
+def test_a_robo_courier_cannot_onboard_with_a_live_key(db: None, settings) -> None:
+    robo = CourierFactory(is_robo=True)
+    settings.STRIPE_SECRET_KEY = "sk_live_not_a_real_key"
+
+    response = client_for(robo.user).post("/api/v1/courier/payouts/onboarding/")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "sandbox_live_key"
+    assert "robo courier" in response.json()["message"]
+    assert not CourierPayoutAccount.objects.exists()
 
 
 def test_a_sandbox_jobs_capture_fails_with_a_live_key_and_never_reaches_stripe(

@@ -517,6 +517,12 @@ CONFLICT_TESTS = {
     "test_courier_reply_refusals",
     "POST /api/v1/courier/disputes/": "tests.payments.disputes.test_api::"
     "test_courier_open_refusals_are_409",
+    "PUT /api/v1/payments/shop/payment-method/": "tests.jobs.test_sandbox::"
+    "test_a_sandbox_shop_cannot_set_a_card_with_a_live_key",
+    "POST /api/v1/payments/shop/setup-intent/": "tests.jobs.test_sandbox::"
+    "test_a_sandbox_shop_cannot_make_a_setup_intent_with_a_live_key",
+    "POST /api/v1/courier/payouts/onboarding/": "tests.jobs.test_sandbox::"
+    "test_a_robo_courier_cannot_onboard_with_a_live_key",
 }
 
 
