@@ -15,6 +15,7 @@ from couriers import hooks
 from couriers.locations import CourierTrack, LocationFix
 from couriers.models import CAPACITY_RANK, Capacity, Courier, CourierStatus, LocationPing
 from marketplace.eta import straight_line_seconds
+from marketplace.sqlcache import RowReader
 
 # Two index probes on the partial GiST index courier_matchable_point_gist:
 #
@@ -110,11 +111,17 @@ def _matchable_params(
     }
 
 
+# What ranking reads of a courier (``couriers_ranked_for_pickup``): the reserving
+# variant returns only these columns; the instances defer the others.
+_RANKING_FIELDS = ("id", "vehicle", "rating", "acceptance_rate")
+_RANKING_ROW = RowReader(Courier, _RANKING_FIELDS)
+
 # The nearest couriers, each tried for a transaction-level advisory lock (key, courier
 # id) in the same statement. The LIMIT inside the subquery keeps the lock calls to the
 # rows returned.
 _NEAREST_RESERVED_SQL = f"""
-SELECT n.*, pg_try_advisory_xact_lock(%(lock_key)s, n.id::int) AS is_reserved
+SELECT {_RANKING_ROW.columns("n")}, n.distance_m,
+       pg_try_advisory_xact_lock(%(lock_key)s, n.id::int) AS is_reserved
 FROM ({_NEAREST_SQL}) n
 ORDER BY n.distance_m, n.id
 """
@@ -136,7 +143,8 @@ def couriers_nearest_available(
     robo couriers only; otherwise real couriers only). Each courier carries
     ``distance_m`` (metres on the WGS 84 spheroid). With ``lock_key`` the same statement
     tries ``pg_try_advisory_xact_lock(lock_key, id)`` for each courier returned (never
-    waiting), and ``is_reserved`` says whether this transaction now holds it.
+    waiting), ``is_reserved`` says whether this transaction now holds it, and only the
+    columns the ranking reads are loaded (the others on first use, one query each).
     """
     params = _matchable_params(
         point=point,
@@ -147,9 +155,17 @@ def couriers_nearest_available(
     )
     if lock_key is None:
         return list(Courier.objects.raw(_NEAREST_SQL, {**params, "limit": limit}))
-    return list(
-        Courier.objects.raw(_NEAREST_RESERVED_SQL, {**params, "limit": limit, "lock_key": lock_key})
-    )
+    # A dispatch pass, every few milliseconds: only the ranking's columns, read without
+    # a RawQuerySet (no courier's point to parse, no per-query column mapping).
+    with connection.cursor() as cursor:
+        cursor.execute(_NEAREST_RESERVED_SQL, {**params, "limit": limit, "lock_key": lock_key})
+        rows = cursor.fetchall()
+    couriers = []
+    for row in rows:
+        courier = _RANKING_ROW.build(row, alias=connection.alias)
+        courier.distance_m, courier.is_reserved = row[-2:]
+        couriers.append(courier)
+    return couriers
 
 
 def couriers_matchable_count(

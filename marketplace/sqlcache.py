@@ -194,15 +194,18 @@ def _converted(rows: list[Any], converters: list[tuple[int, Any]], connection: A
 
 
 class RowReader:
-    """Instances of ``model`` from rows of all its concrete columns, as the ORM builds them.
+    """Instances of ``model`` from rows of its concrete columns, as the ORM builds them.
 
     For a hand-written statement that selects ``columns(table)`` (e.g. from a CTE's
-    ``RETURNING``), so it needs no ``RawQuerySet`` to read its row.
+    ``RETURNING``), so it needs no ``RawQuerySet`` to read its row. ``fields`` (names)
+    reads only those columns; the instance defers the others, as ``only()`` would.
     """
 
-    def __init__(self, model: type[Model]) -> None:
+    def __init__(self, model: type[Model], fields: Sequence[str] | None = None) -> None:
         self.model = model
-        self.fields = list(model._meta.concrete_fields)
+        # In the model's order: Model.from_db places a partial row's values that way.
+        wanted = None if fields is None else {model._meta.get_field(name) for name in fields}
+        self.fields = [f for f in model._meta.concrete_fields if wanted is None or f in wanted]
         self.attnames = [f.attname for f in self.fields]
         self._converters: dict[str, list[tuple[int, list, Any]]] = {}
 

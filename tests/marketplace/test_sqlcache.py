@@ -226,3 +226,21 @@ def test_an_expression_value_is_compiled_every_time(fixed_now: datetime) -> None
 
     assert '"last_event_seq" = ("jobs_job"."last_event_seq" + %s)' in sql
     assert params == (1, job.pk)
+
+
+def test_a_row_reader_of_some_fields_defers_the_others() -> None:
+    courier = courier_at(500)
+    reader = RowReader(type(courier), ("id", "vehicle", "acceptance_rate"))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {reader.columns('c')} FROM couriers_courier c WHERE c.id = %s", [courier.pk]
+        )
+        built = reader.build(cursor.fetchone(), alias="default")
+
+    assert (built.pk, built.vehicle, built.acceptance_rate) == (
+        courier.pk,
+        courier.vehicle,
+        courier.acceptance_rate,
+    )
+    assert "current_point" in built.get_deferred_fields()
