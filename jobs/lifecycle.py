@@ -283,8 +283,8 @@ def _queue_side_effects(job: Job, event: JobEvent, *, previous_courier_id: int |
     messages.append(
         (shop_group(job.shop_id), event_envelope(event=event, job=job, envelope_id=event.pk))
     )
-    send_on_commit(messages)
-    tracking_publish_on_commit(job=job, event=event)
+    # The frames, the tracking state and its subscriber count: one round trip after commit.
+    tracking_publish_on_commit(job=job, event=event, messages=messages)
     webhook_enqueue(event=event, job=job)
     if job.status == S.PENDING and event.from_status != S.PENDING:
         job_pk = str(job.pk)

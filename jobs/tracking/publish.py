@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,8 +51,9 @@ from jobs.tracking.state import (
     tracking_state_get,
     tracking_state_refill,
     tracking_state_write,
+    tracking_state_write_queue,
 )
-from marketplace.realtime.broadcast import has_subscribers, send_now
+from marketplace.realtime.broadcast import batch, has_subscribers, send_now, subscribers_in
 from marketplace.realtime.groups import shop_group, track_group
 from marketplace.realtime.publish_async import publish_now
 
@@ -65,18 +67,22 @@ def tracking_revoke_message(job: Job) -> dict[str, Any]:
 
 
 def tracking_publish_now(
-    *, job_pk: object, event_kind: str, state: TrackingState | None = None
+    *,
+    job_pk: object,
+    event_kind: str,
+    state: TrackingState | None = None,
+    messages: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> None:
-    """Store the job's tracking ``state`` (when given), then send its trackers the view.
+    """Send ``messages``, store the job's tracking ``state`` (when given), then send its
+    trackers the view.
 
-    The state goes first: a position published after the ``status`` frame must already
-    be judged by the new status.
+    The state goes before the view: a position published after the ``status`` frame must
+    already be judged by the new status. The messages, the state and the subscriber count
+    go in one round trip when they share a Redis (``broadcast.batch``).
     """
     from jobs.tracking.selectors import tracking_job_get, tracking_view
 
-    if state is not None:
-        tracking_state_write(state=state, job_pk=job_pk)
-    if not has_subscribers(track_group(job_pk)):
+    if not _written_and_tracked(job_pk=job_pk, state=state, messages=messages):
         return  # nobody tracks it now: skip the reads behind the view
     job = tracking_job_get(job_pk=job_pk)
     if job is None:
@@ -88,19 +94,59 @@ def tracking_publish_now(
     send_now([(track_group(job.pk), {"type": "status", **tracking_view(job)})])
 
 
-def tracking_publish_on_commit(*, job: Job, event: JobEvent) -> None:
-    """After commit, store the job's tracking state and send its trackers the view."""
-    job_pk, kind = job.pk, event.kind
+def _written_and_tracked(
+    *,
+    job_pk: object,
+    state: TrackingState | None,
+    messages: Sequence[tuple[str, dict[str, Any]]],
+) -> bool:
+    """Send ``messages``, store ``state``; whether anyone tracks the job. One round trip
+    when the channel layer and the tracking state share a Redis, else one per part."""
+    pending = batch()
+    if pending is not None:
+        pending.send(messages)
+        stored = (
+            None
+            if state is None
+            else tracking_state_write_queue(pending, state=state, job_pk=job_pk)
+        )
+        if state is None or stored is not None:
+            counted = pending.count(track_group(job_pk))
+            try:
+                results = pending.execute()
+            except (OSError, RedisError) as exc:
+                logger.warning("broadcast and tracking state of job %s failed: %s", job_pk, exc)
+                if state is not None:
+                    tracking_state_write(state=state, job_pk=job_pk)  # retries, or drops it
+                return has_subscribers(track_group(job_pk))
+            if stored is not None:
+                stored(results)
+            return subscribers_in(results[counted])
+    send_now(messages)
+    if state is not None:
+        tracking_state_write(state=state, job_pk=job_pk)
+    return has_subscribers(track_group(job_pk))
+
+
+def tracking_publish_on_commit(
+    *, job: Job, event: JobEvent, messages: Sequence[tuple[str, dict[str, Any]]] = ()
+) -> None:
+    """After commit, send ``messages``, store the job's tracking state and send its
+    trackers the view (``tracking_publish_now``)."""
+    job_pk, kind, messages = job.pk, event.kind, list(messages)
     if job.get_deferred_fields() & _STATE_FIELDS:
         # A partly loaded job: read the state after commit rather than query inside.
         def publish() -> None:
+            send_now(messages)
             tracking_state_refill(job_pk=job_pk)
             tracking_publish_now(job_pk=job_pk, event_kind=kind)
 
         transaction.on_commit(publish)
         return
     state = state_of(job)
-    transaction.on_commit(lambda: tracking_publish_now(job_pk=job_pk, event_kind=kind, state=state))
+    transaction.on_commit(
+        lambda: tracking_publish_now(job_pk=job_pk, event_kind=kind, state=state, messages=messages)
+    )
 
 
 _STATE_FIELDS = frozenset(

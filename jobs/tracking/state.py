@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from django.conf import settings
 from django.db import connection
 
 from jobs.models import Job
+from marketplace.realtime.broadcast import Batch
 from marketplace.redis_async import async_redis
 
 logger = logging.getLogger(__name__)
@@ -129,6 +131,41 @@ def tracking_state_write(*, state: TrackingState, job_pk: object) -> bool:
             _sync_client().delete(_key(job_pk))
         return False
     return bool(stored)
+
+
+def tracking_state_write_queue(
+    batch: Batch, *, state: TrackingState, job_pk: object
+) -> Callable[[list[Any]], bool] | None:
+    """Queue ``tracking_state_write`` on ``batch`` when it talks to the state's Redis.
+
+    Returns a function of the batch's results saying whether the state was stored (a
+    failure is handled as ``tracking_state_write`` handles it), or None when the batch is
+    on another server or database (then write it with ``tracking_state_write``).
+    """
+    if not _same_redis(batch.client, _sync_client()):
+        return None
+    batch.pipeline.eval(
+        _WRITE_IF_NEWER, 1, _key(job_pk), state.seq, TRACKING_STATE_TTL_SECONDS * 1000,
+        *_fields(state),
+    )  # fmt: skip
+    index = batch.queued()
+
+    def stored(results: list[Any]) -> bool:
+        result = results[index]
+        if isinstance(result, Exception):
+            logger.warning("tracking state of job %s not stored: %s", job_pk, result)
+            with contextlib.suppress(redis.RedisError):
+                _sync_client().delete(_key(job_pk))
+            return False
+        return bool(result)
+
+    return stored
+
+
+def _same_redis(a: redis.Redis, b: redis.Redis) -> bool:
+    """Whether two clients reach the same server and database."""
+    first, second = a.connection_pool.connection_kwargs, b.connection_pool.connection_kwargs
+    return all(first.get(name) == second.get(name) for name in ("host", "port", "db", "path"))
 
 
 def tracking_state_refill(*, job_pk: object) -> TrackingState | None:

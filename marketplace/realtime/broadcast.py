@@ -74,6 +74,71 @@ class _PubSubPublisher:
             return True  # unknown: let the send try (and log) as it would have
 
 
+class Batch:
+    """Socket sends, subscriber counts and other commands on the layer's Redis, sent at once.
+
+    Made by ``batch()``; ``execute()`` sends everything queued in one pipelined round
+    trip, in the order queued. Sends stay best effort: a failed one is logged.
+    """
+
+    def __init__(self, publisher: _PubSubPublisher) -> None:
+        self.publisher = publisher
+        self.client: redis.Redis = publisher.shards[0]
+        self.pipeline = self.client.pipeline(transaction=False)
+        self._sent: list[tuple[int, str]] = []
+        self._size = 0
+
+    def _queued(self) -> int:
+        self._size += 1
+        return self._size - 1
+
+    def send(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Queue ``send_now(messages)``."""
+        layer = self.publisher.layer
+        for group, payload in messages:
+            self.pipeline.publish(
+                self.publisher.channel(group), layer.serialize(group_message(payload))
+            )
+            self._sent.append((self._queued(), group))
+
+    def count(self, group: str) -> int:
+        """Queue a subscriber count of ``group``; its index among ``execute()``'s results."""
+        self.pipeline.pubsub_numsub(self.publisher.channel(group))
+        return self._queued()
+
+    def queued(self) -> int:
+        """Say one command was queued on ``pipeline`` directly; its index among the results."""
+        return self._queued()
+
+    def execute(self) -> list[Any]:
+        """Send it all; each command's result (an exception for one that failed).
+
+        Raises what redis-py raises when Redis cannot be reached at all.
+        """
+        results = self.pipeline.execute(raise_on_error=False)
+        for index, group in self._sent:
+            if isinstance(results[index], Exception):
+                logger.warning("broadcast to %s failed: %s", group, results[index])
+        return results
+
+
+def batch() -> Batch | None:
+    """A ``Batch`` on the pub/sub channel layer's Redis; None with any other layer or with
+    more than one shard (then send and count separately)."""
+    publisher = _publisher()
+    if publisher is None or len(publisher.shards) != 1:
+        return None
+    return Batch(publisher)
+
+
+def subscribers_in(result: Any) -> bool:
+    """A ``Batch.count`` result: whether any socket listens (True when it cannot tell)."""
+    if isinstance(result, Exception):
+        logger.warning("subscriber count failed: %s", result)
+        return True
+    return any(count for _, count in result)
+
+
 def _blocking_client(host: dict[str, Any]) -> redis.Redis:
     options = {"socket_timeout": SEND_TIMEOUT_SECONDS, **host}
     address = options.pop("address", None)

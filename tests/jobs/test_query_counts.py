@@ -54,7 +54,9 @@ def test_recording_a_new_job_reads_nothing_after_commit(
     # Its sequence number (the posting service inserts it already set) and the first
     # event; nothing after commit.
     assert _statements(queries) == ["UPDATE", "INSERT"]
-    assert len(callbacks) == 3  # socket frames, tracking, the dispatch task (no webhook set)
+    # The socket frames with the tracking state (one round trip), the dispatch task (no
+    # webhook set).
+    assert len(callbacks) == 2
 
 
 def _couriers_around_the_pickup() -> None:
