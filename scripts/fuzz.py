@@ -2,23 +2,24 @@
 
 Creates a scratch database (``fuzz_marketplace``, or ``fuzz_marketplace_N`` with
 ``TEST_ISOLATION_SLOT=N``) the way the test suite does, migrates it, starts the Stripe
-stand-in (``payments/standin/``), seeds a service zone, a shop with a saved card, a
-courier and a few of the shop's jobs (one assigned to the courier), starts uvicorn against
-it (``tests/e2e_server.py``), and runs ``schemathesis run --checks all`` on
-``/api/schema/`` once per identity. Extra arguments go to every schemathesis run (e.g.
+stand-in (``payments/standin/``), seeds a service zone, a shop with a saved card and a few
+jobs, a courier holding another shop's job, starts uvicorn against it
+(``tests/e2e_server.py``), and runs ``schemathesis run --checks all`` on ``/api/schema/``
+once per identity. Extra arguments go to every schemathesis run (e.g.
 ``--max-examples 20``). Exits non-zero when any run reports a failure; prints one totals
 line per run and a summary at the end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ CONFIG = ROOT / "scripts" / "schemathesis.toml"
 HOOKS = ROOT / "scripts" / "schemathesis_hooks.py"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RunTotals:
     identity: str
     operations: int
@@ -53,12 +54,21 @@ class RunTotals:
     failures: int
     errors: int
     seconds: float
+    # OpenAPI links the stateful phase followed, of those in the schema (console only).
+    links_covered: int | None = None
+    links_total: int | None = None
 
     def line(self) -> str:
+        links = f" links={self.links_covered}/{self.links_total}" if self.links_total else ""
         return (
             f"{self.identity:<9} operations={self.operations} cases={self.cases} "
-            f"failures={self.failures} errors={self.errors} time={self.seconds:.0f}s"
+            f"failures={self.failures} errors={self.errors} time={self.seconds:.0f}s{links}"
         )
+
+
+# schemathesis prints "API Links:    12 covered / 366 selected / 366 total" after its
+# stateful phase; its JSON report does not have the numbers.
+LINKS_LINE = re.compile(r"API Links:\s+(\d+) covered / \d+ selected / (\d+) total")
 
 
 def _scratch_database() -> tuple[dict, str]:
@@ -101,12 +111,14 @@ def _stripe_standin() -> tuple[Any, dict[str, str]]:
 
 
 def _seed() -> dict[str, str]:
-    """A Berlin zone, a shop with a saved card, an online courier; tokens by identity."""
+    """A zone, a shop with a card and jobs, a courier with another shop's job; tokens."""
     from django.contrib.gis.geos import Point
     from django.core.management import call_command
 
     from couriers.models import Vehicle
     from couriers.services import courier_register, courier_set_availability
+    from jobs.lifecycle import job_transition
+    from jobs.models import JobStatus
     from marketplace.services import shop_register
     from payments.billing import shop_payment_method_set
 
@@ -123,7 +135,19 @@ def _seed() -> dict[str, str]:
     )
     courier_set_availability(courier=courier, online=True)
     shop_payment_method_set(shop=shop, actor=shop_user, payment_method_id="pm_card_visa")
-    _seed_jobs(shop_token=shop_token.key, courier=courier)
+    # The courier's job is another shop's: the shop's run (before the courier's) cancels
+    # what its links reach, and would leave the courier nothing to do.
+    other_user, other_shop, other_token = shop_register(
+        username="fuzz-other-shop",
+        password="a second fuzzing shop 2",
+        shop_name="Fuzz Other Shop",
+        default_pickup_address="Alexanderplatz 1, Berlin",
+        default_pickup_point=Point(13.4132, 52.5219, srid=4326),
+    )
+    shop_payment_method_set(shop=other_shop, actor=other_user, payment_method_id="pm_card_visa")
+    _seed_jobs(token=shop_token.key, count=SEED_JOBS)
+    (courier_job,) = _seed_jobs(token=other_token.key, count=1)
+    job_transition(job=courier_job, to=JobStatus.ASSIGNED, actor=courier.user, courier=courier)
     return {"anonymous": "", "shop": shop_token.key, "courier": courier_token.key}
 
 
@@ -136,8 +160,8 @@ SEED_TRIP = {
 SEED_JOBS = 3
 
 
-def _seed_jobs(*, shop_token: str, courier: Any) -> None:
-    """Jobs the shop posted through the API, the first one assigned to the courier.
+def _seed_jobs(*, token: str, count: int) -> list[str]:
+    """Jobs a shop posts through the API, as its app would: their ids.
 
     The stateful phase follows links from answers, and its own job posts rarely succeed
     (a random point is seldom inside the zone), so without these the shop's job list and
@@ -145,18 +169,15 @@ def _seed_jobs(*, shop_token: str, courier: Any) -> None:
     """
     from rest_framework.test import APIClient
 
-    from jobs.lifecycle import job_transition
-    from jobs.models import JobStatus
-
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {shop_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     job_ids = []
-    for _ in range(SEED_JOBS):
+    for _ in range(count):
         response = client.post("/api/v1/jobs/", SEED_TRIP, format="json", HTTP_HOST="127.0.0.1")
         if response.status_code != 201:
             raise RuntimeError(f"seeding a job failed: {response.status_code} {response.content!r}")
         job_ids.append(response.json()["id"])
-    job_transition(job=job_ids[0], to=JobStatus.ASSIGNED, actor=courier.user, courier=courier)
+    return job_ids
 
 
 def _run(identity: str, token: str, base_url: str, extra: list[str], report: Path) -> RunTotals:
@@ -183,11 +204,27 @@ def _run(identity: str, token: str, base_url: str, extra: list[str], report: Pat
     ]
     print(f"\n==> schemathesis as {identity}", flush=True)
     started = time.monotonic()
-    subprocess.run(
-        command, cwd=ROOT, check=False, env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
-    )
+    links: tuple[int, int] | None = None
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    ) as process:
+        assert process.stdout is not None
+        for output in process.stdout:
+            print(output, end="", flush=True)
+            found = LINKS_LINE.search(output)
+            if found:
+                links = (int(found[1]), int(found[2]))
     seconds = time.monotonic() - started
-    return _totals(identity, report, seconds)
+    totals = _totals(identity, report, seconds)
+    if links:
+        totals = dataclasses.replace(totals, links_covered=links[0], links_total=links[1])
+    return totals
 
 
 def _totals(identity: str, report: Path, seconds: float) -> RunTotals:

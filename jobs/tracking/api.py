@@ -177,6 +177,8 @@ class TrackingDeliveryOptionApi(TrackingView):
     @_action_schema(
         InputSerializer,
         "tracking_delivery_option",
+        _400="`validation_error`: also when the option needs what was not sent (`locker` a "
+        "`locker_id`, `alternate_location` an `alternate_location`).",
         _409="`already_picked_up`, `job_ended`, `redirect_too_far` (farther than "
         "RECIPIENT_MAX_REDIRECT_M from the original drop-off).",
         _422="`outside_service_area`: the alternate location is outside every zone.",

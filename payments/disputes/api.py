@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from jobs.api.shop.outputs import page_of, paginated
 from jobs.models import Job
 from jobs.photos import ProofImage, image_read
-from marketplace.api.errors import ApplicationError, NotFoundError
+from marketplace.api.errors import NotFoundError
 from marketplace.api.fields import (
     StrictCharField,
     StrictIntegerField,
@@ -78,8 +78,13 @@ class DisputeDetailOutputSerializer(DisputeOutputSerializer):
 
 DisputePageSerializer = page_of(DisputeOutputSerializer, "DisputePage")
 
+NOT_AN_IMAGE = (
+    "`validation_error`, `parse_error`; `unsupported_image`: a photo is not a JPEG, PNG or "
+    "WebP image (by its bytes)."
+)
 DISPUTE_ERRORS = error_responses(
     {
+        400: NOT_AN_IMAGE,
         409: "`dispute_not_allowed` (the job has not started, or the window closed), "
         "`dispute_already_open` (one open dispute per job and opener).",
         413: "`image_too_large`.",
@@ -92,7 +97,7 @@ def _photos(request: Request) -> list[ProofImage]:
     uploads = request.FILES.getlist("photos") if hasattr(request, "FILES") else []
     if len(uploads) > MAX_PHOTOS:
         message = f"At most {MAX_PHOTOS} photos."
-        raise ApplicationError(f"photos: {message}", fields={"photos": [message]})
+        raise serializers.ValidationError({"photos": [message]})
     return [image_read(upload=upload, field="photos") for upload in uploads]
 
 
@@ -230,6 +235,7 @@ class CourierDisputesApi(APIView):
             201: DisputeOutputSerializer,
             **error_responses(
                 {
+                    400: NOT_AN_IMAGE,
                     404: "`not_found`: no job you carried has this id.",
                     409: "`dispute_not_allowed` (the job has not started, or the window "
                     "closed), `dispute_already_open` (you have an open dispute on the job).",
@@ -280,6 +286,7 @@ class CourierDisputeReplyApi(APIView):
             200: DisputeDetailOutputSerializer,
             **error_responses(
                 {
+                    400: NOT_AN_IMAGE,
                     409: "`invalid_dispute_state`: not waiting for the courier, or too late.",
                     413: "`image_too_large`.",
                 }

@@ -372,6 +372,18 @@ def test_multipart_steps_take_the_position_as_a_json_string(
     )
 
 
+def test_multipart_position_null_is_no_position_as_in_json(
+    courier: Courier, courier_client: APIClient
+) -> None:
+    job = job_in(S.AT_PICKUP, courier=courier)
+    answer = courier_client.post(
+        step_url(job, "pickup"), {"position": "null", "barcode": "PKG-2"}, format="multipart"
+    )
+    assert answer.status_code == 200, answer.json()
+    event = JobEvent.objects.get(job=job, to_status="picked_up")
+    assert (event.point, event.data["barcode"]) == (None, "PKG-2")
+
+
 @pytest.mark.parametrize("position", ["{not json", '{"lat": 95, "lng": 13}', '"52,13"'])
 def test_multipart_position_that_is_not_a_valid_object_is_400(
     courier: Courier, courier_client: APIClient, position: str

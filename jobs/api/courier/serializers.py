@@ -24,11 +24,13 @@ class PositionField(LatLngField):
         # field is sent whole.
         return dictionary.get(self.field_name, empty)
 
-    def to_internal_value(self, data: Any) -> Any:
+    def run_validation(self, data: Any = empty) -> Any:
+        # Read the JSON first, so a form's "null" is the null a JSON body sends (allowed
+        # where the field allows it), not an object that failed to arrive. Refused JSON
+        # (malformed, too deep, huge numbers) is a 400 parse_error.
         if isinstance(data, str):
-            # Refused JSON (malformed, too deep, huge numbers) is a 400 parse_error.
             data = json_field_value(self.field_name, data)
-        return super().to_internal_value(data)
+        return super().run_validation(data)
 
 
 # --- Output ------------------------------------------------------------------------------

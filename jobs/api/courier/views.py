@@ -84,6 +84,7 @@ class CourierJobDetailApi(APIView):
 
 _STEP_CONFLICT = "`invalid_transition`: the job is not in the state this step starts from."
 STEP_ERRORS = error_responses({409: _STEP_CONFLICT})
+_NOT_AN_IMAGE = "`unsupported_image`: a file is not a JPEG, PNG or WebP image (by its bytes)."
 
 
 class _StepApi(APIView):
@@ -164,7 +165,11 @@ class CourierJobPickupApi(_StepApi):
             "application/json": InputSerializer,
             "multipart/form-data": InputSerializer,
         },
-        responses={200: CourierJobOutputSerializer, **STEP_ERRORS},
+        responses={
+            200: CourierJobOutputSerializer,
+            **error_responses({400: f"`validation_error`, `parse_error`; {_NOT_AN_IMAGE}"}),
+            **STEP_ERRORS,
+        },
         tags=["courier"],
     )
     def post(self, request: Request, pk: UUID) -> Response:
@@ -211,7 +216,15 @@ class CourierJobDeliverApi(_StepApi):
         },
         responses={
             200: CourierJobOutputSerializer,
-            **error_responses({409: f"{_STEP_CONFLICT} `pin_locked`: too many wrong PINs."}),
+            **error_responses(
+                {
+                    400: "`validation_error`, `parse_error`; `wrong_pin` (with "
+                    "`attempts_left`), `proof_required` (the proof the job asks for is "
+                    "missing), `wrong_locker`, `geofence_reason_required` (delivered far "
+                    f"from the drop-off without saying why); {_NOT_AN_IMAGE}",
+                    409: f"{_STEP_CONFLICT} `pin_locked`: too many wrong PINs.",
+                }
+            ),
         },
         tags=["courier"],
     )
@@ -249,7 +262,13 @@ class CourierJobFailApi(_StepApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: CourierJobOutputSerializer, **STEP_ERRORS},
+        responses={
+            200: CourierJobOutputSerializer,
+            **error_responses(
+                {400: "`validation_error`: also when the reason is `other` and the note is blank."}
+            ),
+            **STEP_ERRORS,
+        },
         tags=["courier"],
     )
     def post(self, request: Request, pk: UUID) -> Response:
