@@ -25,6 +25,7 @@ from payments.models import (
     CommandKind,
     EntryKind,
     JobPayment,
+    JournalEntry,
     MoneyCommand,
     StripeEvent,
     Transfer,
@@ -138,14 +139,11 @@ def _intent_seen(obj: dict[str, Any]) -> None:
 
 
 def _charge_refunded(charge: dict[str, Any]) -> None:
+    from payments.flows import job_charge_refunds_booked
+
     payment = JobPayment.objects.filter(charge_id=charge["id"]).first()
     refunds = ((charge.get("refunds") or {}).get("data")) or []
     with transaction.atomic():
-        if payment is not None:
-            JobPayment.objects.filter(pk=payment.pk).update(
-                refunded_minor=Greatest("refunded_minor", int(charge.get("amount_refunded") or 0)),
-                updated_at=timezone.now(),
-            )
         for refund in refunds:
             if refund.get("status") in {"failed", "canceled"}:
                 continue
@@ -159,6 +157,17 @@ def _charge_refunded(charge: dict[str, Any]) -> None:
                 ],
                 job_id=payment.job_id if payment else None,
                 reference=refund["id"],
+            )
+        if payment is not None:
+            # The refunded amount only grows, but never past what the books hold once a
+            # refund failed: an older snapshot may still count it.
+            seen = int(charge.get("amount_refunded") or 0)
+            if JournalEntry.objects.filter(
+                job_id=payment.job_id, kind=EntryKind.REFUND_FAILURE
+            ).exists():
+                seen = min(seen, job_charge_refunds_booked(job_id=payment.job_id))
+            JobPayment.objects.filter(pk=payment.pk).update(
+                refunded_minor=Greatest("refunded_minor", seen), updated_at=timezone.now()
             )
 
 

@@ -22,6 +22,8 @@ from payments.models import (
     CommandState,
     EntryKind,
     JobPayment,
+    JournalEntry,
+    JournalLine,
     MoneyCommand,
     Transfer,
     TransferState,
@@ -148,6 +150,28 @@ def refund_failure_post(*, refund: dict[str, Any], job_id: Any) -> Any:
         description=f"refund failed: {refund.get('failure_reason') or 'no reason given'}",
     )
     return entry
+
+
+def job_charge_refunds_booked(*, job_id: Any) -> int:
+    """What the ledger holds as refunded on the job's own charge: its refund entries, less
+    the refunds that failed and those made on the separate tip charge."""
+    from django.db.models import Sum
+
+    failed = JournalEntry.objects.filter(job_id=job_id, kind=EntryKind.REFUND_FAILURE).values(
+        "reference"
+    )
+    on_tip = MoneyCommand.objects.filter(
+        job_id=job_id, kind=CommandKind.REFUND, params__charge="tip"
+    ).values_list("result__id", flat=True)
+    total = (
+        JournalLine.objects.filter(
+            account__code="refunds", entry__job_id=job_id, entry__kind=EntryKind.REFUND
+        )
+        .exclude(entry__reference__in=failed)
+        .exclude(entry__reference__in=[ref for ref in on_tip if ref])
+        .aggregate(total=Sum("amount_minor"))["total"]
+    )
+    return int(total or 0)
 
 
 def refund_recorded(*, command: MoneyCommand, result: RefundResult) -> None:

@@ -10,7 +10,8 @@ States (``DisputeState``):
 - ``under_review``: staff decide (after the courier's reply, its deadline, or a request
   for information to the shop or recipient). A chargeback is here while Stripe decides.
 - ``resolved``: a refund, a courier adjustment or compensation was made (``resolution``
-  says which came first), or Stripe closed a chargeback (``stripe_outcome``).
+  says which came first), or Stripe closed a chargeback (``stripe_outcome``). A refund
+  Stripe refuses (``refund_failed``) takes a dispute it resolved back to ``under_review``.
 - ``rejected``: staff rejected the claim, with a reason.
 
 Only ``payments.disputes.services`` writes these rows.

@@ -6,13 +6,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from payments.disputes.events import dispute_notify
 from payments.disputes.services.core import action_record, dispute_lock, dispute_move
 from payments.models import (
-    CommandState,
     DisputeAction,
     DisputeActionKind,
     DisputeParty,
@@ -33,8 +32,8 @@ def dispute_refund_failed(
     Without ``refund`` Stripe refused the call itself (``payments.outbox`` gave up on the
     command): nothing was booked. With ``refund`` (Stripe's refund object, ``status``
     ``failed``: it was made, then failed) the refund's entry is undone by another
-    (``payments.flows.refund_failure_post``) and the job's refunded amount goes down by it
-    if it had gone up. Either way the dispute gets a ``refund_failed`` action (no actor:
+    (``payments.flows.refund_failure_post``) and the job's refunded amount comes down to
+    what the books hold. Either way the dispute gets a ``refund_failed`` action (no actor:
     Stripe) with the parts that did not go back and the refund's attempt, so the next
     refund is a new attempt; a dispute the refund had resolved goes back to
     ``under_review``. None for a command that is not a dispute's refund.
@@ -42,7 +41,7 @@ def dispute_refund_failed(
     Locks the job and the dispute (``dispute_lock``), then the job's payment, the order
     ``refund_recorded`` keeps too, so a refund recorded and failed at once counts once.
     """
-    from payments.flows import refund_failure_post
+    from payments.flows import job_charge_refunds_booked, refund_failure_post
 
     dispute_id = command.params.get("dispute_id")
     if not dispute_id:
@@ -57,13 +56,12 @@ def dispute_refund_failed(
         entry = None
         if refund is not None:
             entry = refund_failure_post(refund=refund, job_id=locked.job_id)
-            # Fresh from the database, now that the payment lock orders us after its result.
-            counted = MoneyCommand.objects.filter(
-                pk=command.pk, state=CommandState.SUCCEEDED
-            ).exists()
-            if payment is not None and counted and command.params.get("charge") == "job":
+            if payment is not None:
+                # Counted by the command's result or by a charge.refunded seen before the
+                # failure: either way no more than the books now hold stays counted.
+                booked = job_charge_refunds_booked(job_id=locked.job_id)
                 JobPayment.objects.filter(pk=payment.pk).update(
-                    refunded_minor=Greatest(F("refunded_minor") - int(refund["amount"]), Value(0)),
+                    refunded_minor=Least(F("refunded_minor"), Value(booked)),
                     updated_at=timezone.now(),
                 )
         parts = command.params.get("parts") or {}

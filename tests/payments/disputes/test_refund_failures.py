@@ -10,6 +10,7 @@ import pytest
 import requests
 from django.utils import timezone
 
+from jobs.models import JobEvent
 from payments.disputes.services import DisputeStateError, dispute_full_refund, dispute_refund
 from payments.models import (
     DisputeAction,
@@ -18,6 +19,7 @@ from payments.models import (
     MoneyCommand,
     StripeEvent,
 )
+from payments.outbox import command_run
 from payments.webhooks import stripe_event_handle
 from tests.concurrency import race
 from tests.payments.disputes.conftest import delivered_and_paid, shop_dispute, staff_in
@@ -214,5 +216,39 @@ def test_two_staff_retrying_a_refused_refund_at_once_refund_once(standin, zone) 
     (refund,) = standin_objects(standin, "refund")
     assert refund["amount"] == job.total_minor + 150
     assert JobPayment.objects.get(job_id=job.pk).refunded_minor == job.total_minor + 150
+    _long_ago()
+    assert differences() == []
+
+
+def test_the_failure_heard_before_the_refunds_answer_counts_once(standin, zone) -> None:
+    job, shop, _ = delivered_and_paid(standin, card="pm_card_refundFail")
+    dispute = shop_dispute(job, shop)
+    finance = staff_in("finance")
+    before = balances()
+    action = dispute_full_refund(dispute=dispute, actor=finance, note="", idempotency_key="w1")
+    # Stripe makes the refund but its answer is lost: the command will ask again.
+    fault = {
+        "path": "/v1/refunds",
+        "method": "POST",
+        "status": 500,
+        "count": 1,
+        "after_execute": True,
+    }
+    requests.post(f"{standin.base_url}/_standin/faults", json=fault, timeout=5).raise_for_status()
+    assert command_run(pk=action.money_command_id) == "pending"
+    command = MoneyCommand.objects.get(pk=action.money_command_id)
+
+    _deliver_standin_events(standin, "charge.refunded", "charge.refund.updated", "refund.failed")
+    MoneyCommand.objects.filter(pk=command.pk).update(next_attempt_at=timezone.now())
+    assert command_run(pk=command.pk) == "succeeded"
+
+    command.refresh_from_db()
+    assert command.state == "succeeded"
+    assert DisputeAction.objects.filter(kind="refund_failed").count() == 1
+    assert balances() == before
+    assert JobPayment.objects.get(job_id=job.pk).refunded_minor == 0
+    assert list(
+        JobEvent.objects.filter(job=job, kind="dispute").values_list("data__type", flat=True)
+    ) == ["dispute.opened", "dispute.refunded", "dispute.refund_failed"]
     _long_ago()
     assert differences() == []
