@@ -123,24 +123,37 @@ def _courier_set_availability(*, courier: Courier, online: bool) -> Courier:
 COURIER_JOB_EVENT = "courier.job"
 
 
-def courier_job_assign(*, courier_pk: int, job_pk: UUID, is_busy: bool = False) -> None:
+def courier_job_assign(
+    *,
+    courier_pk: int,
+    job_pk: UUID,
+    is_busy: bool = False,
+    events: list[tuple[str, dict[str, Any]]] | None = None,
+) -> None:
     """The courier now holds ``job_pk``, so they are busy.
 
     For the job lifecycle to call inside the transaction that assigned the job (it holds
     the job's row lock). The courier's open socket learns it after commit, ahead of the
     ``job_update`` frame, and starts sending its positions to the job's trackers.
     ``is_busy``: the same transaction already made them busy (no second write).
+    ``events``: the socket's event is appended there, for a caller that sends it after
+    commit with its own frames (ahead of them), instead of being sent on its own.
     """
     if not is_busy:
         Courier.objects.filter(pk=courier_pk).update(status=CourierStatus.BUSY)
-    _courier_job_event_on_commit(courier_pk, job_pk=job_pk, holds=True, status="busy")
+    _courier_job_event_on_commit(
+        courier_pk, job_pk=job_pk, holds=True, status="busy", events=events
+    )
 
 
-def courier_job_release(*, courier_pk: int, job_pk: UUID) -> None:
+def courier_job_release(
+    *, courier_pk: int, job_pk: UUID, events: list[tuple[str, dict[str, Any]]] | None = None
+) -> None:
     """The courier no longer holds ``job_pk``: a busy courier is available again.
 
     One who went offline meanwhile stays offline. Same caller and transaction as
     ``courier_job_assign``; the open socket stops tracking the job after commit.
+    ``events``: as ``courier_job_assign``.
     """
     freed = Courier.objects.filter(pk=courier_pk, status=CourierStatus.BUSY).update(
         status=CourierStatus.AVAILABLE
@@ -150,14 +163,24 @@ def courier_job_release(*, courier_pk: int, job_pk: UUID) -> None:
         if freed
         else Courier.objects.filter(pk=courier_pk).values_list("status", flat=True).first()
     )
-    _courier_job_event_on_commit(courier_pk, job_pk=job_pk, holds=False, status=str(status))
+    _courier_job_event_on_commit(
+        courier_pk, job_pk=job_pk, holds=False, status=str(status), events=events
+    )
 
 
 def _courier_job_event_on_commit(
-    courier_pk: int, *, job_pk: UUID, holds: bool, status: str
+    courier_pk: int,
+    *,
+    job_pk: UUID,
+    holds: bool,
+    status: str,
+    events: list[tuple[str, dict[str, Any]]] | None,
 ) -> None:
     event = {"type": COURIER_JOB_EVENT, "job_id": str(job_pk), "holds": holds, "status": status}
-    send_event_on_commit(courier_group(courier_pk), event)
+    if events is not None:
+        events.append((courier_group(courier_pk), event))
+    else:
+        send_event_on_commit(courier_group(courier_pk), event)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -165,14 +165,18 @@ def job_transition(
             data=dict(data or {}),
         )
         _job_and_event_write(locked, update_fields, event)
+        courier_events: list[tuple[str, dict[str, Any]]] = []  # sent with the frames
         _sync_courier_hold(
             from_status,
             to,
             courier_id=locked.courier_id or previous_courier_id,
             job_pk=locked.pk,
             is_busy=courier_is_busy,
+            events=courier_events,
         )
-        _queue_side_effects(locked, event, previous_courier_id=previous_courier_id)
+        _queue_side_effects(
+            locked, event, previous_courier_id=previous_courier_id, courier_events=courier_events
+        )
         # Subscribers (payments) write their part of the move in this same transaction.
         hook_run("transitioned", job=locked, event=event)
     return locked, event
@@ -200,14 +204,15 @@ def _sync_courier_hold(
     courier_id: int | None,
     job_pk: UUID,
     is_busy: bool = False,
+    events: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> None:
     """A courier is busy while holding a job, and available again once it is over."""
     if courier_id is None:
         return
     if to in COURIER_ACTIVE_STATUSES and from_status not in COURIER_ACTIVE_STATUSES:
-        courier_job_assign(courier_pk=courier_id, job_pk=job_pk, is_busy=is_busy)
+        courier_job_assign(courier_pk=courier_id, job_pk=job_pk, is_busy=is_busy, events=events)
     elif from_status in COURIER_ACTIVE_STATUSES and to not in COURIER_ACTIVE_STATUSES:
-        courier_job_release(courier_pk=courier_id, job_pk=job_pk)
+        courier_job_release(courier_pk=courier_id, job_pk=job_pk, events=events)
 
 
 def _actor_role(actor: User | None) -> ActorRole:
@@ -269,7 +274,13 @@ def job_record_event(
     return event
 
 
-def _queue_side_effects(job: Job, event: JobEvent, *, previous_courier_id: int | None) -> None:
+def _queue_side_effects(
+    job: Job,
+    event: JobEvent,
+    *,
+    previous_courier_id: int | None,
+    courier_events: Sequence[tuple[str, dict[str, Any]]] = (),
+) -> None:
     from jobs.tracking.publish import tracking_publish_on_commit
     from jobs.webhooks import event_envelope, webhook_enqueue  # they import this module
 
@@ -283,8 +294,9 @@ def _queue_side_effects(job: Job, event: JobEvent, *, previous_courier_id: int |
     messages.append(
         (shop_group(job.shop_id), event_envelope(event=event, job=job, envelope_id=event.pk))
     )
-    # The frames, the tracking state and its subscriber count: one round trip after commit.
-    tracking_publish_on_commit(job=job, event=event, messages=messages)
+    # The courier socket's event ahead of the frames, then the tracking state and its
+    # subscriber count: one round trip after commit.
+    tracking_publish_on_commit(job=job, event=event, messages=messages, events=courier_events)
     webhook_enqueue(event=event, job=job)
     if job.status == S.PENDING and event.from_status != S.PENDING:
         job_pk = str(job.pk)

@@ -53,7 +53,13 @@ from jobs.tracking.state import (
     tracking_state_write,
     tracking_state_write_queue,
 )
-from marketplace.realtime.broadcast import batch, has_subscribers, send_now, subscribers_in
+from marketplace.realtime.broadcast import (
+    batch,
+    has_subscribers,
+    send_events_now,
+    send_now,
+    subscribers_in,
+)
 from marketplace.realtime.groups import shop_group, track_group
 from marketplace.realtime.publish_async import publish_now
 
@@ -72,9 +78,10 @@ def tracking_publish_now(
     event_kind: str,
     state: TrackingState | None = None,
     messages: Sequence[tuple[str, dict[str, Any]]] = (),
+    events: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> None:
-    """Send ``messages``, store the job's tracking ``state`` (when given), then send its
-    trackers the view.
+    """Send channel-layer ``events`` and ``messages``, store the job's tracking ``state``
+    (when given), then send its trackers the view.
 
     The state goes before the view: a position published after the ``status`` frame must
     already be judged by the new status. The messages, the state and the subscriber count
@@ -82,7 +89,7 @@ def tracking_publish_now(
     """
     from jobs.tracking.selectors import tracking_job_get, tracking_view
 
-    if not _written_and_tracked(job_pk=job_pk, state=state, messages=messages):
+    if not _written_and_tracked(job_pk=job_pk, state=state, messages=messages, events=events):
         return  # nobody tracks it now: skip the reads behind the view
     job = tracking_job_get(job_pk=job_pk)
     if job is None:
@@ -99,11 +106,14 @@ def _written_and_tracked(
     job_pk: object,
     state: TrackingState | None,
     messages: Sequence[tuple[str, dict[str, Any]]],
+    events: Sequence[tuple[str, dict[str, Any]]],
 ) -> bool:
-    """Send ``messages``, store ``state``; whether anyone tracks the job. One round trip
-    when the channel layer and the tracking state share a Redis, else one per part."""
+    """Send ``events`` and ``messages``, store ``state``; whether anyone tracks the job.
+    One round trip when the channel layer and the tracking state share a Redis, else one
+    per part."""
     pending = batch()
     if pending is not None:
+        pending.send_events(events)
         pending.send(messages)
         stored = (
             None
@@ -122,6 +132,7 @@ def _written_and_tracked(
             if stored is not None:
                 stored(results)
             return subscribers_in(results[counted])
+    send_events_now(events)
     send_now(messages)
     if state is not None:
         tracking_state_write(state=state, job_pk=job_pk)
@@ -129,14 +140,19 @@ def _written_and_tracked(
 
 
 def tracking_publish_on_commit(
-    *, job: Job, event: JobEvent, messages: Sequence[tuple[str, dict[str, Any]]] = ()
+    *,
+    job: Job,
+    event: JobEvent,
+    messages: Sequence[tuple[str, dict[str, Any]]] = (),
+    events: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> None:
-    """After commit, send ``messages``, store the job's tracking state and send its
-    trackers the view (``tracking_publish_now``)."""
-    job_pk, kind, messages = job.pk, event.kind, list(messages)
+    """After commit, send channel-layer ``events`` and ``messages``, store the job's
+    tracking state and send its trackers the view (``tracking_publish_now``)."""
+    job_pk, kind, messages, events = job.pk, event.kind, list(messages), list(events)
     if job.get_deferred_fields() & _STATE_FIELDS:
         # A partly loaded job: read the state after commit rather than query inside.
         def publish() -> None:
+            send_events_now(events)
             send_now(messages)
             tracking_state_refill(job_pk=job_pk)
             tracking_publish_now(job_pk=job_pk, event_kind=kind)
@@ -145,7 +161,9 @@ def tracking_publish_on_commit(
         return
     state = state_of(job)
     transaction.on_commit(
-        lambda: tracking_publish_now(job_pk=job_pk, event_kind=kind, state=state, messages=messages)
+        lambda: tracking_publish_now(
+            job_pk=job_pk, event_kind=kind, state=state, messages=messages, events=events
+        )
     )
 
 

@@ -101,6 +101,14 @@ class Batch:
             )
             self._sent.append((self._queued(), group))
 
+    def send_events(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Queue channel-layer ``events`` for consumers (``send_event_on_commit``'s kind)."""
+        for group, event in events:
+            self.pipeline.publish(
+                self.publisher.channel(group), self.publisher.layer.serialize(event)
+            )
+            self._sent.append((self._queued(), group))
+
     def count(self, group: str) -> int:
         """Queue a subscriber count of ``group``; its index among ``execute()``'s results."""
         self.pipeline.pubsub_numsub(self.publisher.channel(group))
@@ -198,6 +206,11 @@ def _send_events(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
                 logger.warning("broadcast to %s failed: %s", group, exc)
 
     async_to_sync(send_all)()
+
+
+def send_events_now(events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Send each ``(group, event)`` channel-layer event now (best effort, as ``send_now``)."""
+    _send_events(list(events))
 
 
 def send_event_on_commit(group: str, event: dict[str, Any]) -> None:
