@@ -165,4 +165,5 @@ def test_the_schema_states_the_payment_endpoints_rules(client: Client) -> None:
         assert "`invalid_signature`" in webhook["responses"]["400"]["description"]
         assert "503" in webhook["responses"]
     onboarding = paths["/api/v1/courier/payouts/onboarding/"]["post"]["responses"]
-    assert sorted(onboarding) == ["200", "400", "401", "403", "413", "415", "429", "503"]
+    assert sorted(onboarding) == ["200", "400", "401", "403", "409", "413", "415", "429", "503"]
+    assert "`sandbox_live_key`" in onboarding["409"]["description"]
