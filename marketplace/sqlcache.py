@@ -104,6 +104,23 @@ class _Compiled(_Slots):
             self.init_list = [f[0].target.attname for f in select[first:last]]
             self.populators = get_related_populators(klass_info, select, alias)
 
+    def results(self, rows: list[Any], connection: Any) -> Iterator[Any]:
+        """What iterating the queryset yields for the fetched ``rows``."""
+        if self.converters:
+            rows = _converted(rows, self.converters, connection)
+        if self.iterable is ModelIterable:
+            for row in rows:
+                obj = self.model.from_db(connection.alias, self.init_list, row[self.model_slice])
+                for populator in self.populators:
+                    populator.populate(row, obj)
+                yield obj
+        elif self.iterable is FlatValuesListIterable:
+            for row in rows:
+                yield row[0]
+        else:
+            for row in rows:
+                yield tuple(row)
+
 
 def _same(value: Any, sample: Any) -> bool:
     try:
@@ -150,33 +167,53 @@ class CompiledQuery:
         """Run it with ``values`` and yield its results as the queryset would."""
         connection = transaction.get_connection(alias)
         compiled = self.compiled(connection.alias)
-        if compiled.is_for_update and connection.get_autocommit():
-            raise transaction.TransactionManagementError(
-                "select_for_update cannot be used outside of a transaction."
-            )
+        _refuse_autocommit_lock(compiled, connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, compiled.params(values))
             results = cursor.fetchall()
-        if compiled.converters:
-            results = _converted(results, compiled.converters, connection)
-        if compiled.iterable is ModelIterable:
-            for row in results:
-                obj = compiled.model.from_db(
-                    connection.alias, compiled.init_list, row[compiled.model_slice]
-                )
-                for populator in compiled.populators:
-                    populator.populate(row, obj)
-                yield obj
-        elif compiled.iterable is FlatValuesListIterable:
-            for row in results:
-                yield row[0]
-        else:
-            for row in results:
-                yield tuple(row)
+        yield from compiled.results(results, connection)
 
     def first(self, *, alias: str | None = None, **values: Any) -> Any:
         """The first result, or None."""
         return next(self.rows(alias=alias, **values), None)
+
+
+def _refuse_autocommit_lock(compiled: _Compiled, connection: Any) -> None:
+    if compiled.is_for_update and connection.get_autocommit():
+        raise transaction.TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
+
+
+def rows_in_one_round_trip(
+    *calls: tuple[CompiledQuery, Mapping[str, Any]], alias: str | None = None
+) -> list[list[Any]]:
+    """Run each ``(query, values)`` in order as one execute; each one's results as a list.
+
+    The statements go to PostgreSQL as one text (``"<first>; <second>"``), which psycopg
+    sends with the simple query protocol when it binds the parameters itself (Django's
+    default; ``cursor.nextset()`` moves to the next statement's result). They stay separate
+    statements: under READ COMMITTED each takes its own snapshot when it starts, so a read
+    after a lock sees whatever the previous holder of the lock committed, as it would in a
+    second execute. With ``server_side_binding`` (which allows one statement per execute)
+    each query runs on its own.
+    """
+    connection = transaction.get_connection(alias)
+    compiled = [(query.compiled(connection.alias), values) for query, values in calls]
+    for each, _ in compiled:
+        _refuse_autocommit_lock(each, connection)
+    if connection.settings_dict["OPTIONS"].get("server_side_binding") is True:
+        return [list(query.rows(alias=connection.alias, **values)) for query, values in calls]
+    sql = "; ".join(each.sql for each, _ in compiled)
+    params = [param for each, values in compiled for param in each.params(values)]
+    fetched: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for position, (each, _) in enumerate(compiled):
+            if position and not cursor.nextset():
+                raise RuntimeError(f"statement {position + 1} of {len(compiled)} sent no result")
+            fetched.append(list(each.results(cursor.fetchall(), connection)))
+    return fetched
 
 
 def _converted(rows: list[Any], converters: list[tuple[int, Any]], connection: Any) -> list[list]:

@@ -40,7 +40,13 @@ from jobs.dispatch.payloads import WithdrawReason, offer_frame, send_to_couriers
 from jobs.lifecycle import job_transition
 from jobs.models import DispatchMode, Job, JobStatus, Offer, OfferStatus
 from jobs.sandbox.queue import robo_walk_queue_on_commit
-from marketplace.sqlcache import SAMPLE_DATETIME, SAMPLE_INTS, SAMPLE_UUID, CompiledQuery
+from marketplace.sqlcache import (
+    SAMPLE_DATETIME,
+    SAMPLE_INTS,
+    SAMPLE_UUID,
+    CompiledQuery,
+    rows_in_one_round_trip,
+)
 from marketplace.sqlcompose import insert_sql, mark_saved, update_sql
 
 logger = logging.getLogger(__name__)
@@ -128,14 +134,19 @@ def dispatch_job(*, job_pk: UUID | str) -> DispatchResult:
     now = timezone.now()
     job_pk = job_pk if isinstance(job_pk, UUID) else UUID(str(job_pk))
     with transaction.atomic():
-        job = PASS_JOB_LOCK.first(job_pk=job_pk)
-        if job is None:
+        # The lock and the history in one round trip, as two statements: the history's
+        # snapshot is taken once the lock is won, so it holds every offer a pass that held
+        # the lock before committed (one statement would read them from before the wait).
+        locked, history = rows_in_one_round_trip(
+            (PASS_JOB_LOCK, {"job_pk": job_pk}), (PASS_OFFER_HISTORY, {"job_pk": job_pk})
+        )
+        if not locked:
             return DispatchResult(Outcome.MISSING)
+        job = locked[0]
         offers = Offer.objects.filter(job=job)
         if job.status != JobStatus.PENDING:
             offers_withdraw(offers, reason=WithdrawReason.JOB_UNAVAILABLE)
             return DispatchResult(Outcome.NOT_PENDING, job.dispatch_round)
-        history = list(PASS_OFFER_HISTORY.rows(job_pk=job_pk))
         expired: list[UUID] = []
         if any(status == OfferStatus.PENDING and due <= now for _, status, _, _, due, _ in history):
             expired = offers_expire(offers, now=now)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 
 import pytest
+from django.db import connection, transaction
 
 from couriers.models import Courier, CourierStatus
 from jobs.dispatch import (
@@ -160,6 +163,76 @@ def test_duplicate_dispatch_tasks_at_once_offer_the_job_once(settings) -> None:
     assert list(Offer.objects.filter(job=job).values_list("courier_id", flat=True)) == [
         couriers[0].pk
     ]
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _waits_on(holder_pid: int) -> str | None:
+    """The query of a backend blocked by ``holder_pid``'s locks, if one is."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+            [holder_pid],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+@pytest.mark.parametrize("repetition", range(3))
+def test_a_pass_waiting_on_the_job_lock_reads_the_offers_its_holder_committed(
+    repetition: int, settings
+) -> None:
+    """The lock and the history share one round trip, yet the history is read after the
+    wait: the waiting pass sees the offer the holder made and offers nobody else."""
+    settings.DISPATCH_MODE = "sequential"
+    first, _second = courier_at(300), courier_at(600)
+    job = pending_job()
+    holder_done, waiter_seen = threading.Event(), threading.Event()
+    holder_pid: list[int] = []
+
+    def holder():
+        # The pass's own transaction is a savepoint in this one: its lock and its offer
+        # stay uncommitted until the other pass is seen waiting for the lock.
+        with transaction.atomic():
+            holder_pid.append(_backend_pid())
+            result = dispatch_job(job_pk=job.pk)
+            holder_done.set()
+            if not waiter_seen.wait(30):
+                raise TimeoutError("the second pass never waited for the job lock")
+        return result
+
+    def waiter():
+        if not holder_done.wait(30):
+            raise TimeoutError("the first pass did not finish")
+        return dispatch_job(job_pk=job.pk)
+
+    def watcher():
+        if not holder_done.wait(30):
+            raise TimeoutError("the first pass did not finish")
+        deadline = time.monotonic() + 30
+        while (query := _waits_on(holder_pid[0])) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no backend waited for the job lock")
+            time.sleep(0.005)
+        waiter_seen.set()
+        return query
+
+    held, waited, blocked_query = race(holder, waiter, watcher)
+
+    assert isinstance(blocked_query, str), blocked_query
+    assert (held.outcome, [o.courier_id for o in held.offers]) == (Outcome.OFFERED, [first.pk])
+    assert not isinstance(waited, Exception), waited
+    assert waited.outcome == Outcome.WAITING
+    assert list(Offer.objects.filter(job=job).values_list("courier_id", "status")) == [
+        (first.pk, OfferStatus.PENDING)
+    ]
+    # The blocked execute is the lock with the history behind it (pg_stat_activity keeps
+    # only the first kilobyte of its text).
+    assert 'FOR UPDATE OF "jobs_job"; ' in blocked_query
 
 
 def test_two_jobs_dispatched_at_once_never_offer_one_courier_twice(settings) -> None:

@@ -19,7 +19,7 @@ from jobs.dispatch import dispatch_job
 from jobs.dispatch.offers import ACCEPT_JOB_LOCK, OFFER_CLAIM, _offer_claim_sql
 from jobs.dispatch.rounds import PASS_ENGAGED, PASS_JOB_LOCK, PASS_OFFER_HISTORY
 from jobs.models import Job, JobEvent, Offer
-from marketplace.sqlcache import SAMPLE_UUID, CompiledQuery, RowReader
+from marketplace.sqlcache import SAMPLE_UUID, CompiledQuery, RowReader, rows_in_one_round_trip
 from marketplace.sqlcompose import _insert_compiled, insert_sql, update_sql
 from tests.factories import JobFactory
 from tests.jobs.dispatch_helpers import courier_at, pending_job
@@ -121,6 +121,65 @@ def test_values_rows_are_converted_as_the_orm_converts_them() -> None:
     assert rows[0][0] == courier.pk
     engaged = list(PASS_ENGAGED.rows(courier_pks=[courier.pk, -1], now=timezone.now()))
     assert engaged == [courier.pk]
+
+
+def _lock_and_history(job_pk: Any) -> list[tuple[Any, dict[str, Any]]]:
+    return [(PASS_JOB_LOCK, {"job_pk": job_pk}), (PASS_OFFER_HISTORY, {"job_pk": job_pk})]
+
+
+def test_two_compiled_queries_in_one_round_trip_read_what_each_reads_alone() -> None:
+    courier = courier_at(500)
+    job = pending_job()
+    dispatch_job(job_pk=job.pk)
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked, history = rows_in_one_round_trip(*_lock_and_history(job.pk))
+    with transaction.atomic():
+        alone = (
+            list(PASS_JOB_LOCK.rows(job_pk=job.pk)),
+            list(PASS_OFFER_HISTORY.rows(job_pk=job.pk)),
+        )
+
+    assert len(queries) == 1
+    lock_sql, history_sql = queries[0]["sql"].split("; ")
+    assert "FOR UPDATE OF" in lock_sql
+    assert 'FROM "jobs_offer"' in history_sql
+    assert [[j.pk for j in locked], history] == [[j.pk for j in alone[0]], alone[1]]
+    assert (locked[0].pickup_point.coords, locked[0].shop.is_sandbox) == (
+        job.pickup_point.coords,
+        job.shop.is_sandbox,
+    )
+    assert history[0][0] == courier.pk
+    with transaction.atomic():
+        assert rows_in_one_round_trip(*_lock_and_history(uuid4())) == [[], []]
+
+
+def test_with_server_side_binding_each_query_runs_on_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    courier_at(500)
+    job = pending_job()
+    dispatch_job(job_pk=job.pk)
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "server_side_binding", True)
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked, history = rows_in_one_round_trip(*_lock_and_history(job.pk))
+
+    assert len(queries) == 2
+    assert not any("; " in q["sql"] for q in queries.captured_queries)
+    assert ([j.pk for j in locked], len(history)) == ([job.pk], 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_in_one_round_trip_refuses_to_run_outside_a_transaction() -> None:
+    job = pending_job()
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        pytest.raises(transaction.TransactionManagementError),
+    ):
+        rows_in_one_round_trip(*_lock_and_history(job.pk))
+    assert len(queries) == 0
 
 
 def test_a_sample_value_the_compile_cannot_find_is_refused() -> None:
