@@ -442,3 +442,23 @@ def test_compensation_is_owed_and_transferred(standin, zone, finance) -> None:
         )
     assert Transfer.objects.filter(kind="compensation").count() == 1
     assert differences() == []
+
+
+@pytest.mark.parametrize("amount", [0, -1, True, "5", 2**63])
+def test_a_courier_adjustment_or_compensation_needs_a_positive_whole_amount(
+    standin, zone, finance, amount
+) -> None:
+    job, shop, _ = delivered_and_paid(standin, tip_minor=0)
+    dispute = shop_dispute(job, shop)
+    state = dispute.state
+    for action in (dispute_courier_adjust, dispute_courier_compensate):
+        with pytest.raises(DisputeInvalidInput) as refused:
+            action(
+                dispute=dispute, actor=finance, amount_minor=amount, note="", idempotency_key="x"
+            )
+        assert list(refused.value.fields) == ["amount_minor"]
+    dispute.refresh_from_db()
+    assert dispute.state == state
+    assert not DisputeAction.objects.filter(dispute=dispute).exclude(kind="open").exists()
+    assert MoneyCommand.objects.filter(kind="transfer_reversal").count() == 0
+    assert Transfer.objects.filter(kind="compensation").count() == 0

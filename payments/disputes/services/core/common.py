@@ -121,6 +121,13 @@ def _check_amount(name: str, value: Any) -> int:
     return value
 
 
+def _check_positive_amount(name: str, value: Any) -> int:
+    amount = _check_amount(name, value)
+    if amount <= 0:
+        raise DisputeInvalidInput(f"{name}: more than 0.", fields={name: ["More than 0."]})
+    return amount
+
+
 def photos_store(
     *, dispute: Dispute, party: str, actor: User | None, photos: Iterable[ProofImage], message=None
 ) -> list[DisputePhoto]:

@@ -12,8 +12,8 @@ from marketplace.models import User
 from payments.disputes import permissions as perms
 from payments.disputes.events import dispute_notify
 from payments.disputes.services.core import (
-    _check_amount,
     _check_key,
+    _check_positive_amount,
     _check_text,
     action_record,
     action_replay,
@@ -22,7 +22,6 @@ from payments.disputes.services.core import (
 )
 from payments.disputes.services.errors import (
     DisputeAmountError,
-    DisputeInvalidInput,
     DisputeStateError,
 )
 from payments.disputes.services.money.common import K, _refusable, _settle
@@ -86,11 +85,7 @@ def dispute_courier_adjust(
     require(actor, perms.COURIER_ADJUSTMENT)
     _check_key(idempotency_key)
     note = _check_text("note", note, required=False)
-    amount = _check_amount("amount_minor", amount_minor)
-    if amount <= 0:
-        raise DisputeInvalidInput(
-            "amount_minor: more than 0.", fields={"amount_minor": ["More than 0."]}
-        )
+    amount = _check_positive_amount("amount_minor", amount_minor)
     with transaction.atomic():
         locked = dispute_lock(dispute)
         replay = action_replay(key=idempotency_key, dispute=locked, kind=K.COURIER_ADJUSTMENT)
@@ -190,11 +185,7 @@ def dispute_courier_compensate(
     require(actor, perms.COURIER_COMPENSATION)
     _check_key(idempotency_key)
     note = _check_text("note", note, required=False)
-    amount = _check_amount("amount_minor", amount_minor)
-    if amount <= 0:
-        raise DisputeInvalidInput(
-            "amount_minor: more than 0.", fields={"amount_minor": ["More than 0."]}
-        )
+    amount = _check_positive_amount("amount_minor", amount_minor)
     with transaction.atomic():
         locked = dispute_lock(dispute)
         replay = action_replay(key=idempotency_key, dispute=locked, kind=K.COURIER_COMPENSATION)
